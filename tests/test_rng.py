@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from scipy import stats
+from scipy import special, stats
 
+from sgdsim import _rng
 from sgdsim._rng import (
     fill_standard_normal,
     next_u64,
+    normal_lanes,
     randbelow,
     replica_states,
     standard_normal,
@@ -90,16 +92,41 @@ def test_states_deterministic_distinct_and_keyed():
     assert not np.array_equal(replica_states(8, 10), a[:10])
 
 
+def test_ziggurat_constants_reproduce_the_published_ones():
+    r, v = _rng.ziggurat_constants(256)  # Marsaglia & Tsang (2000), Table/code constants
+    assert abs(r - 3.6541528853610088) < 1e-12 and abs(v - 4.92867323399e-3) < 1e-13
+    r, v = _rng.ziggurat_constants(128)
+    assert abs(r - 3.442619855899) < 1e-11 and abs(v - 9.91256303526217e-3) < 1e-13
+    assert abs(_rng.ziggurat_constants(_rng._ZIG_N)[0] - _rng._ZIG_R) < 1e-13
+
+
+def test_ziggurat_layers_have_equal_area_and_close_at_the_mode():
+    x, f = _rng._ZIG_X, _rng._ZIG_F
+    v = x[0] * f[1]  # base strip width × height f(R) = rectangle + tail, by construction
+    tail = x[1] * f[1] + np.sqrt(np.pi / 2) * special.erfc(x[1] / np.sqrt(2))
+    assert abs(v - tail) < 1e-15
+    # layer i ≥ 1: width x_i, height f(x_{i+1}) − f(x_i); the top one closes at f(0) = 1
+    areas = x[1:-1] * (f[2:] - f[1:-1])
+    np.testing.assert_allclose(areas, v, rtol=1e-9)
+    assert x[-1] == 0.0 and np.all(np.diff(x[1:]) < 0)
+
+
 def test_standard_normal_distribution():
-    x = _normals(replica_states(1, 1)[0], 400_000)
+    x = _normals(replica_states(1, 1)[0], 2_000_000)
     assert stats.kstest(x, "norm").pvalue > 1e-4
     n = x.size
     assert abs(x.mean()) / np.sqrt(1 / n) < 4
     assert abs(x.var() - 1) / np.sqrt(2 / n) < 4
-    for c in (1.0, 2.5, 3.6541528853610088, 4.0):  # inner layers, the tail boundary R, the tail
+    # inner layers, the edge of the top layers, the tail boundary R, the tail
+    for c in (0.05, 1.0, 2.5, 3.6, _rng._ZIG_R, 4.5):
         p = 2 * stats.norm.sf(c)
         k = np.sum(np.abs(x) > c)
         assert abs(k - n * p) / np.sqrt(n * p * (1 - p)) < 4, c
+    # 400 equiprobable bins: a χ² test resolves per-layer density errors the KS test cannot
+    edges = stats.norm.ppf(np.linspace(0, 1, 401))
+    counts = np.histogram(x, edges)[0]
+    chi2 = np.sum((counts - n / 400) ** 2 / (n / 400))
+    assert stats.chi2.sf(chi2, 399) > 1e-4
 
 
 def test_fill_gives_the_same_sequence_as_single_draws():
@@ -107,6 +134,25 @@ def test_fill_gives_the_same_sequence_as_single_draws():
     a = _normals(st.copy(), 50_000)
     b = _filled(st.copy(), 50_000)
     assert np.array_equal(a, b)
+
+
+@njit
+def _lane_draws(S, n):
+    m = S.shape[1]
+    out = np.empty((n, m))
+    z, u, layer, tmp = np.empty(m), np.empty(m), np.empty(m, dtype=np.int64), np.empty(4, np.uint64)
+    for k in range(n):
+        normal_lanes(S, z, u, layer, tmp)
+        out[k] = z
+    return out
+
+
+def test_lanes_give_each_stream_its_own_sequence():
+    st = replica_states(3, 37)  # odd lane count: vector remainder
+    got = _lane_draws(np.ascontiguousarray(st.T), 20_000)  # 0.23% edge draws: ~1700 slow paths
+    for j in range(37):
+        assert np.array_equal(got[:, j], _normals(st[j].copy(), 20_000))
+    assert np.sum(np.abs(got) > _rng._ZIG_R) >= 5  # the tail sampler ran (expected 18.6)
 
 
 def test_randbelow_is_uniform():

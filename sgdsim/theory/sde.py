@@ -42,7 +42,7 @@ import scipy.linalg as sla
 from numba import njit, prange
 from numba.core.registry import CPUDispatcher
 
-from sgdsim._rng import fill_standard_normal, replica_states
+from sgdsim._rng import fill_standard_normal, normal_lanes, replica_states
 from sgdsim._validation import (
     as_float_array,
     check_choice,
@@ -199,39 +199,68 @@ def _baoab_path(grad, p, x, v, s, dt, steps, every, c, nd, nf, diag, r, rec_x, r
             _record(kr, r, x, v, x0, rec_x, rec_v, rec_s, codes)
 
 
-@njit(cache=True, fastmath=_FASTMATH)
-def _baoab_separable_path(kd, xs, x_out, v_out, s, dt, steps, every, c, nd, r, rec_x, rec_v, rec_s,
-                          codes):  # fmt: skip
-    """BAOAB for one path when K and the noise are diagonal: the same B, A, O, A, B per coordinate
-    (the force ``k_i (x_i − x*_i)`` is recomputed instead of stored), normals drawn first.
+def _lanes_for(d: int) -> int:
+    """Paths per SIMD block: 256 for small d, fewer as d grows (the block's (d, lanes) state
+    should stay within the L2 cache), at least 16. Results do not depend on it."""
+    return int(max(16, min(256, 8192 // max(d, 1))))
 
-    The state lives in path-local arrays (no aliasing with the ensemble arrays, so the coordinate
-    loop vectorizes; 1.7× faster on W3) and is written back at the end."""
-    n = x_out.size
-    z = np.empty(n)
-    x = x_out.copy()
-    v = v_out.copy()
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _baoab_separable_block(kd, xs, X, V, states, r0, lanes, dt, steps, every, c, nd, rec_x, rec_v,
+                           rec_s, codes):  # fmt: skip
+    """BAOAB for paths ``r0 … r0+m−1`` when K and the noise are diagonal, the paths as SIMD lanes.
+
+    Per step and coordinate ``i``: every path draws its next normal from its own stream
+    (:func:`normal_lanes`; the order within a path is coordinate by coordinate, as in the
+    general kernel), then B, A, O, A, B run across the paths (the force ``k_i (x_i − x*_i)`` is
+    recomputed instead of stored). The block's state lives in local (d, m) arrays, so nothing
+    aliases and the lane loops vectorize (2.2× the per-path loop on W3)."""
+    m = min(lanes, X.shape[0] - r0)
+    n = X.shape[1]
+    # block-local transposes, filled by plain loops (np.ascontiguousarray(….T) defeats LLVM's
+    # vectorizer downstream: 2.2× slower)
+    x = np.empty((n, m))
+    v = np.empty((n, m))
+    S = np.empty((4, m), dtype=np.uint64)
+    for j in range(m):
+        for i in range(n):
+            x[i, j] = X[r0 + j, i]
+            v[i, j] = V[r0 + j, i]
+        for w in range(4):
+            S[w, j] = states[r0 + j, w]
     x0 = x.copy()
+    z = np.empty(m)
+    u_buf = np.empty(m)
+    layer_buf = np.empty(m, dtype=np.int64)
+    s_tmp = np.empty(4, dtype=np.uint64)
     h = 0.5 * dt
-    _record(0, r, x, v, x0, rec_x, rec_v, rec_s, codes)
+    for j in range(m):
+        _record(0, r0 + j, x[:, j], v[:, j], x0[:, j], rec_x, rec_v, rec_s, codes)
     cnt = 0
     kr = 0
     for _ in range(steps):
-        fill_standard_normal(s, z)  # all of this step's normals, in stream order
         for i in range(n):
-            vi = _kick(v[i], kd[i] * (x[i] - xs[i]), h)  # B
-            xi = _drift(x[i], vi, h)  # A
-            vi = _ou(vi, c[i], nd[i], z[i])  # O
-            xi = _drift(xi, vi, h)  # A
-            v[i] = _kick(vi, kd[i] * (xi - xs[i]), h)  # B
-            x[i] = xi
+            normal_lanes(S, z, u_buf, layer_buf, s_tmp)
+            ki, xsi, ci, ni = kd[i], xs[i], c[i], nd[i]
+            for j in range(m):
+                vj = _kick(v[i, j], ki * (x[i, j] - xsi), h)  # B
+                xj = _drift(x[i, j], vj, h)  # A
+                vj = _ou(vj, ci, ni, z[j])  # O
+                xj = _drift(xj, vj, h)  # A
+                v[i, j] = _kick(vj, ki * (xj - xsi), h)  # B
+                x[i, j] = xj
         cnt += 1
         if cnt == every:  # a counter: `k % every` (a division) costs ~10%
             cnt = 0
             kr += 1
-            _record(kr, r, x, v, x0, rec_x, rec_v, rec_s, codes)
-    x_out[:] = x
-    v_out[:] = v
+            for j in range(m):
+                _record(kr, r0 + j, x[:, j], v[:, j], x0[:, j], rec_x, rec_v, rec_s, codes)
+    for j in range(m):
+        for i in range(n):
+            X[r0 + j, i] = x[i, j]
+            V[r0 + j, i] = v[i, j]
+        for w in range(4):
+            states[r0 + j, w] = S[w, j]
 
 
 @njit(cache=True, parallel=True)
@@ -250,15 +279,17 @@ def _em_user(grad, X, states, dt, steps, every, c, nd, nf, diag, n_pos, rec_x, r
 
 
 @njit(cache=True, parallel=True, fastmath=_FASTMATH)
-def _baoab_quadratic(separable, kd, p, xs, X, V, states, dt, steps, every, c, nd, nf, diag,
+def _baoab_quadratic(lanes, kd, p, xs, X, V, states, dt, steps, every, c, nd, nf, diag,
                      rec_x, rec_v, rec_s, codes):  # fmt: skip
+    """``lanes > 0``: the separable kernel in blocks of that many paths; else the general one."""
+    if lanes > 0:
+        for b in prange((X.shape[0] + lanes - 1) // lanes):
+            _baoab_separable_block(kd, xs, X, V, states, b * lanes, lanes, dt, steps, every, c,
+                                   nd, rec_x, rec_v, rec_s, codes)  # fmt: skip
+        return
     for r in prange(X.shape[0]):
-        if separable:
-            _baoab_separable_path(kd, xs, X[r], V[r], states[r], dt, steps, every, c, nd,
-                                  r, rec_x, rec_v, rec_s, codes)  # fmt: skip
-        else:
-            _baoab_path(_grad_dense, p, X[r], V[r], states[r], dt, steps, every, c, nd, nf, diag,
-                        r, rec_x, rec_v, rec_s, codes)  # fmt: skip
+        _baoab_path(_grad_dense, p, X[r], V[r], states[r], dt, steps, every, c, nd, nf, diag,
+                    r, rec_x, rec_v, rec_s, codes)  # fmt: skip
 
 
 @njit(parallel=True)
@@ -562,8 +593,8 @@ def baoab(
     rec_x, rec_v, rec_s, codes, scal = _records(record, n_rec, R, d, True)
     states = replica_states(seed, R)
     if f is None:
-        separable = diag and _is_diagonal(m.K)
-        _baoab_quadratic(separable, np.diag(m.K).copy(), _pack_linear(m.K, m.x_star), m.x_star,
+        lanes = _lanes_for(d) if diag and _is_diagonal(m.K) else 0
+        _baoab_quadratic(lanes, np.diag(m.K).copy(), _pack_linear(m.K, m.x_star), m.x_star,
                          X, V, states, dt, steps, every, c, nd, nf, diag,
                          rec_x, rec_v, rec_s, codes)  # fmt: skip
     else:

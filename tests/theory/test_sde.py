@@ -10,6 +10,7 @@ from numba import njit
 from scipy import integrate, linalg
 
 from sgdsim._rng import replica_states, standard_normal
+from sgdsim.theory import sde
 from sgdsim.theory.langevin import LinearSDE, UnderdampedLangevin
 from sgdsim.theory.sde import (
     baoab,
@@ -232,11 +233,13 @@ def test_pathwise_streams_em_and_exact_ou(ou3):
     np.testing.assert_allclose(res.final_x, y + xs, rtol=1e-9, atol=1e-11)
 
 
-def test_pathwise_stream_separable_baoab():
-    """Diagonal BAOAB against its per-coordinate recurrence fed the same stream."""
+def test_pathwise_stream_separable_baoab(monkeypatch):
+    """Diagonal BAOAB against its per-coordinate recurrence fed the same stream, in SIMD blocks
+    of 16 paths (four full blocks and a remainder of 6)."""
+    monkeypatch.setattr(sde, "_lanes_for", lambda d: 16)
     k_, g_, kT = np.array([0.5, 1.0, 3.0]), np.array([0.7, 1.0, 2.0]), 1.5
     model = UnderdampedLangevin.thermal(k_, g_, kT)
-    dt, steps, R, seed = 0.2, 30, 4, 22
+    dt, steps, R, seed = 0.2, 30, 70, 22
     z = _stream_normals(replica_states(seed, R), steps, 3)
     c = np.exp(-g_ * dt)
     sd = np.sqrt(kT * (1.0 - c**2))  # O step: Var = 2γkT(1 − e^{−2γh})/(2γ) at unit mass
@@ -302,6 +305,18 @@ def test_records_and_reproducibility(coupled):
     np.testing.assert_allclose(a["v2"], np.sum(a["v"] ** 2, axis=2))
     c = baoab(coupled, **{**kw, "seed": 12})
     assert not np.array_equal(a["x"][-1], c["x"][-1])
+
+
+def test_separable_baoab_independent_of_block_size(monkeypatch):
+    model = UnderdampedLangevin.thermal([0.5, 1.0, 3.0], 1.0, 1.0)
+    kw = dict(dt=0.1, steps=40, replicas=300, seed=5, x0=[1.0, 0.0, -1.0], every=8,
+              record=("x", "v", "dist2", "x2", "v2"))  # fmt: skip
+    a = baoab(model, **kw)  # default: one block of 256 and one of 44
+    monkeypatch.setattr(sde, "_lanes_for", lambda d: 7)
+    b = baoab(model, **kw)
+    for k in a.records:
+        np.testing.assert_array_equal(a[k], b[k])
+    np.testing.assert_array_equal(a.final_v, b.final_v)
 
 
 def test_thread_count_independent(ou3, coupled):
