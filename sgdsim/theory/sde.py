@@ -2,7 +2,11 @@
 
 Every integrator advances ``replicas`` independent paths in parallel (Numba ``prange`` over paths),
 each path with its own xoshiro256++ stream from :mod:`sgdsim._rng`, so the same ``seed`` gives
-bitwise identical paths whatever the thread count. Each step first draws all of its ``d`` (or
+bitwise identical paths whatever the thread count. With diagonal stiffness and noise, BAOAB runs
+blocks of up to 256 paths as SIMD lanes (:func:`sgdsim._rng.normal_lanes`; same numbers).
+``backend="numpy"`` (the reference) or ``"cupy"`` (GPU) runs the same schemes as whole-ensemble
+array code instead (:mod:`sgdsim.theory.sde_array`, counter-based streams: same law, other
+numbers). Each step first draws all of its ``d`` (or
 ``2d``) normals into a per-path scratch vector with :func:`sgdsim._rng.fill_standard_normal`
 (generator state in registers; the same sequence as one-at-a-time draws). Nothing but the
 requested records is stored: positions, velocities and/or scalar observables every ``every`` steps.
@@ -50,6 +54,8 @@ from sgdsim._validation import (
     check_positive,
     check_psd,
 )
+from sgdsim.backends.array_backend import _to_host
+from sgdsim.theory import sde_array
 from sgdsim.theory.langevin import LinearSDE, UnderdampedLangevin, _matrix_or_diag
 
 __all__ = [
@@ -430,6 +436,40 @@ def _common(dt, steps, replicas, every):
     return dt, steps, R, every, steps // every + 1
 
 
+_BACKENDS = ("numba", "numpy", "cupy")
+
+
+def _namespace(backend: str):
+    """``None`` for the Numba kernels, else the array namespace (CuPy: checked for a device)."""
+    check_choice("backend", backend, _BACKENDS)
+    if backend == "numpy":
+        return np
+    if backend == "cupy":
+        from sgdsim.backends.cupy_backend import cupy_or_error
+
+        return cupy_or_error()
+    return None
+
+
+def _batched_grad(xp, grad: Callable, X: np.ndarray) -> Callable:
+    """A user gradient for the array backends: called on the whole ensemble, (R, d) → (R, d)."""
+    if not callable(grad):
+        raise TypeError(f"`model` must be a model or a gradient function, got {type(grad).__name__}")
+    try:
+        g = grad(xp.asarray(X))
+    except Exception as exc:
+        raise TypeError(
+            "on the array backends the gradient is called on the whole ensemble, "
+            f"grad(X) with X of shape {X.shape}: it raised {exc!r}"
+        ) from exc
+    if getattr(g, "shape", None) != X.shape:
+        raise ValueError(
+            f"`grad` must map shape {X.shape} to {X.shape} on the array backends, "
+            f"got {getattr(g, 'shape', type(g).__name__)}"
+        )
+    return grad
+
+
 def _initial(name: str, value, R: int, d: int, default: np.ndarray) -> np.ndarray:
     if value is None:
         return np.tile(default, (R, 1))
@@ -465,6 +505,7 @@ def euler_maruyama(
     diffusion=None,
     every: int = 1,
     record: str | Sequence[str] = ("x",),
+    backend: str = "numba",
 ) -> SDEPaths:
     """Euler–Maruyama ``x ← x + h f(x) + √h G ξ`` (``GGᵀ = 2D``) for an ensemble of paths.
 
@@ -473,9 +514,12 @@ def euler_maruyama(
 
     Parameters
     ----------
-    model : LinearSDE, UnderdampedLangevin or njit ``grad(x) -> array``
+    model : LinearSDE, UnderdampedLangevin or gradient function
         ``f(x) = −A(x − x*)``; for an :class:`UnderdampedLangevin` the phase-space linear SDE
-        (state ``(x, v)``); for a gradient, ``f = −∇U`` and ``diffusion`` is required.
+        (state ``(x, v)``); for a gradient, ``f = −∇U`` and ``diffusion`` is required. The
+        gradient is an njit ``grad(x) -> array`` of one path (shape (d,)) on ``backend="numba"``,
+        and a whole-ensemble array function ``grad(X)`` (shape (replicas, d)) on the array
+        backends.
     dt, steps, replicas, seed : time step, number of steps, number of paths, integer seed.
     x0 : (d,) or (replicas, d), optional
         Initial positions (default ``x*``, or 0 for a gradient model).
@@ -487,10 +531,16 @@ def euler_maruyama(
         Record every ``every`` steps (step 0 included).
     record : str or sequence of {"x", "v", "dist2", "x2", "v2"}
         What to store (``"v"``/``"v2"`` only for an UnderdampedLangevin).
+    backend : {"numba", "numpy", "cupy"}
+        ``"numba"``: compiled CPU kernels, xoshiro256++ streams. ``"numpy"`` (the reference) and
+        ``"cupy"`` (GPU): whole-ensemble array code with counter-based streams
+        (:mod:`sgdsim.theory.sde_array`); same law, different numbers than ``"numba"``.
     """
     dt, steps, R, every, n_rec = _common(dt, steps, replicas, every)
+    xp = _namespace(backend)
     second = isinstance(model, UnderdampedLangevin)
-    if isinstance(model, (LinearSDE, UnderdampedLangevin)):
+    linear = isinstance(model, (LinearSDE, UnderdampedLangevin))
+    if linear:
         if diffusion is not None:
             raise ValueError("`diffusion` is taken from the model; pass diffusion=None")
         lin = model.to_linear() if second else model
@@ -504,27 +554,32 @@ def euler_maruyama(
             if v0 is not None:
                 raise ValueError("`v0` applies to an UnderdampedLangevin model only")
             X = _initial("x0", x0, R, n, lin.x_star)
-        p = _pack_linear(lin.A, lin.x_star)
         D = lin.D
     else:
-        f = _adapt_grad(model)
         if diffusion is None or x0 is None:
             raise ValueError("a gradient model needs `diffusion` and `x0` (to fix the dimension)")
         x0a = as_float_array("x0", x0)
         d = n = x0a.shape[-1]
         X = _initial("x0", x0a, R, n, np.zeros(n))
         D = check_psd("diffusion", _matrix_or_diag("diffusion", diffusion, n))
+        f = _adapt_grad(model) if xp is None else _batched_grad(xp, model, X)
     nd, nf, diag = _noise_factor(2.0 * D * dt)
-    ones = np.ones(n)
     rec_x, rec_v, rec_s, codes, scal = _records(record, n_rec, R, d, second)
-    states = replica_states(seed, R)
-    n_pos = d
-    if isinstance(model, (LinearSDE, UnderdampedLangevin)):
-        _em_linear(p, X, states, dt, steps, every, ones, nd, nf, diag, n_pos,
-                   rec_x, rec_v, rec_s, codes)  # fmt: skip
+    if xp is not None:
+        field = sde_array.linear_field(xp, lin.A, lin.x_star) if linear else f
+        recs = sde_array.Records(xp, rec_x, rec_v, rec_s, codes, every)
+        X = _to_host(sde_array.run_em(xp, xp.asarray(X), d, lambda Y: -field(Y),
+                                      sde_array.noise_map(xp, nd, nf, diag), dt, steps, seed,
+                                      recs))  # fmt: skip
     else:
-        _em_user(f, X, states, dt, steps, every, ones, nd, nf, diag, n_pos,
-                 rec_x, rec_v, rec_s, codes)  # fmt: skip
+        ones = np.ones(n)
+        states = replica_states(seed, R)
+        if linear:
+            _em_linear(_pack_linear(lin.A, lin.x_star), X, states, dt, steps, every, ones, nd, nf,
+                       diag, d, rec_x, rec_v, rec_s, codes)  # fmt: skip
+        else:
+            _em_user(f, X, states, dt, steps, every, ones, nd, nf, diag, d,
+                     rec_x, rec_v, rec_s, codes)  # fmt: skip
     V = X[:, d:].copy() if second else None
     return _pack_result("euler_maruyama", dt, every, n_rec, rec_x, rec_v, rec_s, scal,
                         X[:, :d].copy(), V)  # fmt: skip
@@ -551,6 +606,7 @@ def baoab(
     velocity_diffusion=None,
     every: int = 1,
     record: str | Sequence[str] = ("x",),
+    backend: str = "numba",
 ) -> SDEPaths:
     """BAOAB splitting for ``dx = v dt, dv = −∇U(x)dt − Γv dt + √(2D_v) dW`` (weak order 2).
 
@@ -560,9 +616,10 @@ def baoab(
 
     Parameters
     ----------
-    model : UnderdampedLangevin or njit ``grad(x) -> array``
-        For a gradient ``∇U`` (per unit mass), ``friction``, ``velocity_diffusion`` and ``x0``
-        are required.
+    model : UnderdampedLangevin or gradient function
+        For a gradient ``∇U`` (per unit mass; njit ``grad(x)`` of one path on ``"numba"``, a
+        whole-ensemble ``grad(X)`` on the array backends), ``friction``,
+        ``velocity_diffusion`` and ``x0`` are required.
     dt, steps, replicas, seed : time step, number of steps, number of paths, integer seed.
     x0, v0 : (d,) or (replicas, d), optional
         Initial positions (default ``x*``) and velocities (default 0).
@@ -570,16 +627,16 @@ def baoab(
         ``Γ`` for a gradient model.
     velocity_diffusion : scalar, (d,) or (d, d)
         ``D_v`` for a gradient model (``Γ kT`` at temperature ``kT`` and unit mass).
-    every, record : as in :func:`euler_maruyama` (``"x"`` positions, ``"v"`` velocities).
+    every, record, backend : as in :func:`euler_maruyama` (``"x"`` positions, ``"v"`` velocities).
     """
     dt, steps, R, every, n_rec = _common(dt, steps, replicas, every)
+    xp = _namespace(backend)
     if isinstance(model, UnderdampedLangevin):
         if friction is not None or velocity_diffusion is not None:
             raise ValueError("`friction`/`velocity_diffusion` come from the model; pass None")
         m = model
         f = None
     else:
-        f = _adapt_grad(model)
         if friction is None or velocity_diffusion is None or x0 is None:
             raise ValueError("a gradient model needs `friction`, `velocity_diffusion` and `x0`")
         x0a = as_float_array("x0", x0)
@@ -588,9 +645,19 @@ def baoab(
     d = m.dim
     X = _initial("x0", x0, R, d, m.x_star)
     V = _initial("v0", v0, R, d, np.zeros(d))
+    if m is not model:
+        f = _adapt_grad(model) if xp is None else _batched_grad(xp, model, X)
     c, sig_o = _o_step(m.friction, m.velocity_diffusion, dt)
     nd, nf, diag = _noise_factor(sig_o)
     rec_x, rec_v, rec_s, codes, scal = _records(record, n_rec, R, d, True)
+    if xp is not None:
+        force = sde_array.linear_field(xp, m.K, m.x_star) if f is None else f
+        recs = sde_array.Records(xp, rec_x, rec_v, rec_s, codes, every)
+        Xd, Vd = sde_array.run_baoab(xp, xp.asarray(X), xp.asarray(V), force, c,
+                                     sde_array.noise_map(xp, nd, nf, diag), dt, steps, seed,
+                                     recs)  # fmt: skip
+        return _pack_result("baoab", dt, every, n_rec, rec_x, rec_v, rec_s, scal, _to_host(Xd),
+                            _to_host(Vd))  # fmt: skip
     states = replica_states(seed, R)
     if f is None:
         lanes = _lanes_for(d) if diag and _is_diagonal(m.K) else 0
@@ -614,6 +681,7 @@ def exact_ou(
     v0=None,
     every: int = 1,
     record: str | Sequence[str] = ("x",),
+    backend: str = "numba",
 ) -> SDEPaths:
     """Exact OU transition ``y ← e^{−Ah} y + N(0, Σ(h))``, ``y = x − x*`` (exact in law, any h).
 
@@ -621,6 +689,7 @@ def exact_ou(
     :class:`UnderdampedLangevin` the state is ``(x, v)``.
     """
     dt, steps, R, every, n_rec = _common(dt, steps, replicas, every)
+    xp = _namespace(backend)
     second = isinstance(model, UnderdampedLangevin)
     if not isinstance(model, (LinearSDE, UnderdampedLangevin)):
         raise TypeError(
@@ -641,8 +710,13 @@ def exact_ou(
     if diag:
         nf = np.diag(nd)
     rec_x, rec_v, rec_s, codes, scal = _records(record, n_rec, R, d, second)
-    states = replica_states(seed, R)
-    _exact_kernel(E, nf, lin.x_star, X, states, steps, every, d, rec_x, rec_v, rec_s, codes)
+    if xp is not None:
+        recs = sde_array.Records(xp, rec_x, rec_v, rec_s, codes, every)
+        X = _to_host(sde_array.run_exact_ou(xp, xp.asarray(X), d, E, nf, lin.x_star, steps, seed,
+                                            recs))  # fmt: skip
+    else:
+        states = replica_states(seed, R)
+        _exact_kernel(E, nf, lin.x_star, X, states, steps, every, d, rec_x, rec_v, rec_s, codes)
     V = X[:, d:].copy() if second else None
     return _pack_result("exact_ou", dt, every, n_rec, rec_x, rec_v, rec_s, scal,
                         X[:, :d].copy(), V)  # fmt: skip

@@ -10,7 +10,8 @@ from numba import njit
 from scipy import integrate, linalg
 
 from sgdsim._rng import replica_states, standard_normal
-from sgdsim.theory import sde
+from sgdsim.backends.counter_rng import CounterRNG
+from sgdsim.theory import sde, sde_array
 from sgdsim.theory.langevin import LinearSDE, UnderdampedLangevin
 from sgdsim.theory.sde import (
     baoab,
@@ -56,13 +57,14 @@ def _z_mean(samples: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarra
 
 
 # --- kernels against the exact moments of their own discretization ----------------------------
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
 @pytest.mark.parametrize("method", ["euler_maruyama", "baoab", "exact_ou"])
-def test_kernel_matches_exact_scheme_moments(coupled, method):
+def test_kernel_matches_exact_scheme_moments(coupled, method, backend):
     fn = {"euler_maruyama": euler_maruyama, "baoab": baoab, "exact_ou": exact_ou}[method]
     dt, steps, R = 0.1, 30, 40_000
     x0, v0 = np.array([1.0, 2.0]), np.array([-0.5, 0.3])
     res = fn(coupled, dt=dt, steps=steps, replicas=R, seed=3, x0=x0, v0=v0, every=steps,
-             record=("x", "v"))  # fmt: skip
+             record=("x", "v"), backend=backend)  # fmt: skip
     y0 = np.concatenate([x0 - coupled.x_star, v0])
     mean, cov = scheme_moments(method, coupled, dt, steps, y0)
     samples = np.hstack([res.final_x, res.final_v])
@@ -72,10 +74,12 @@ def test_kernel_matches_exact_scheme_moments(coupled, method):
     np.testing.assert_array_equal(res["x"][-1], res.final_x)
 
 
-def test_separable_baoab_matches_scheme_moments():
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_separable_baoab_matches_scheme_moments(backend):
     model = UnderdampedLangevin.thermal(np.linspace(0.1, 2.0, 10), 1.0, 1.0)
     dt, steps, R = 0.05, 200, 20_000
-    res = baoab(model, dt=dt, steps=steps, replicas=R, seed=4, every=steps, record=())
+    res = baoab(model, dt=dt, steps=steps, replicas=R, seed=4, every=steps, record=(),
+                backend=backend)  # fmt: skip
     _, cov = scheme_moments("baoab", model, dt, steps)
     samples = np.hstack([res.final_x, res.final_v])
     z = (samples.var(axis=0, ddof=1) / np.diag(cov) - 1.0) / np.sqrt(2.0 / R)
@@ -336,6 +340,134 @@ def test_thread_count_independent(ou3, coupled):
     many = run()
     for p, q in zip(one, many):
         np.testing.assert_array_equal(p, q)
+
+
+# --- the array backends (NumPy reference; the same code runs on CuPy) -----------------------------
+def _counter_normals(seed, R, steps, n):
+    """``z[k]``: step ``k``'s (R, n) normals of the array backends' documented streams."""
+    rng = CounterRNG(seed, R, np, spawn_key=sde_array._SPAWN_KEY)
+    return [rng.normal(n) for _ in range(steps)]
+
+
+def test_array_backend_pathwise(ou3, coupled):
+    """Each scheme equals a NumPy recurrence fed the documented counter streams; the noise
+    factors are computed independently (scipy sqrtm / expm / Lyapunov, Cholesky-free)."""
+    dt, steps, R, seed = 0.1, 15, 6, 31
+    x0 = np.array([2.0, -1.0, 0.5])
+    z = _counter_normals(seed, R, steps, 3)
+    G = np.real(linalg.sqrtm(2.0 * ou3.D * dt))
+    x = np.tile(x0, (R, 1))
+    for k in range(steps):
+        x = x - dt * (x - ou3.x_star) @ ou3.A.T + z[k] @ G.T
+    res = euler_maruyama(ou3, dt=dt, steps=steps, replicas=R, seed=seed, x0=x0, every=steps,
+                         record=(), backend="numpy")  # fmt: skip
+    np.testing.assert_allclose(res.final_x, x, rtol=1e-10, atol=1e-12)
+
+    E = linalg.expm(-ou3.A * dt)
+    S = linalg.solve_continuous_lyapunov(ou3.A, 2.0 * ou3.D)
+    Gs = np.real(linalg.sqrtm(S - E @ S @ E.T))
+    y = np.tile(x0 - ou3.x_star, (R, 1))
+    for k in range(steps):
+        y = y @ E.T + z[k] @ Gs.T
+    res = exact_ou(ou3, dt=dt, steps=steps, replicas=R, seed=seed, x0=x0, every=steps, record=(),
+                   backend="numpy")  # fmt: skip
+    np.testing.assert_allclose(res.final_x, y + ou3.x_star, rtol=1e-9, atol=1e-11)
+
+    K, xs, g, Dv = coupled.K, coupled.x_star, coupled.friction, coupled.velocity_diffusion
+    gs = g[:, None] + g[None, :]
+    L = np.real(linalg.sqrtm(2 * Dv * (1 - np.exp(-gs * dt)) / gs))
+    z = _counter_normals(seed, R, steps, 2)
+    x, v, h = np.tile([1.0, 2.0], (R, 1)), np.zeros((R, 2)), 0.5 * dt
+    for k in range(steps):
+        v = v - h * (x - xs) @ K.T
+        x = x + h * v
+        v = np.exp(-g * dt) * v + z[k] @ L.T
+        x = x + h * v
+        v = v - h * (x - xs) @ K.T
+    res = baoab(coupled, dt=dt, steps=steps, replicas=R, seed=seed, x0=[1.0, 2.0], every=steps,
+                record=(), backend="numpy")  # fmt: skip
+    np.testing.assert_allclose(res.final_x, x, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(res.final_v, v, rtol=1e-10, atol=1e-12)
+
+
+def test_array_backend_paths_do_not_depend_on_the_ensemble_size(coupled):
+    kw = dict(dt=0.1, steps=20, seed=32, every=5, record=("x", "v", "dist2"), backend="numpy")
+    small, big = baoab(coupled, replicas=3, **kw), baoab(coupled, replicas=40, **kw)
+    for k in small.records:
+        np.testing.assert_array_equal(small[k], big[k][:, :3])
+
+
+def test_array_backend_agrees_with_numba_in_law(coupled):
+    kw = dict(dt=0.2, steps=25, replicas=20_000, x0=[1.0, 1.0], every=25, record=())
+    a = baoab(coupled, seed=7, backend="numba", **kw)
+    b = baoab(coupled, seed=7, backend="numpy", **kw)
+    z = _two_sample_z(np.hstack([a.final_x, a.final_v]), np.hstack([b.final_x, b.final_v]))
+    assert np.all(np.abs(z) < 5)  # 8 two-sample statistics; |z|<5 false alarm < 1e-5
+
+
+def test_array_backend_records_follow_their_definitions(coupled):
+    r = baoab(coupled, dt=0.1, steps=12, replicas=5, seed=33, x0=[1.0, 2.0], every=4,
+              record=("x", "v", "dist2", "x2", "v2"), backend="numpy")  # fmt: skip
+    np.testing.assert_array_equal(r.steps, [0, 4, 8, 12])
+    np.testing.assert_array_equal(r["x"][0], np.tile([1.0, 2.0], (5, 1)))
+    np.testing.assert_allclose(r["dist2"], np.sum((r["x"] - r["x"][0]) ** 2, axis=2))
+    np.testing.assert_allclose(r["x2"], np.sum(r["x"] ** 2, axis=2))
+    np.testing.assert_allclose(r["v2"], np.sum(r["v"] ** 2, axis=2))
+    np.testing.assert_array_equal(r["x"][-1], r.final_x)
+
+
+def test_array_backend_user_gradient_samples_gibbs():
+    truth = _quartic_x2()
+    R = 4000
+    res = baoab(lambda X: X**3, dt=0.05, steps=600, replicas=R, seed=9, x0=np.zeros(2),
+                friction=1.0, velocity_diffusion=1.0, every=600, record=(), backend="numpy")  # fmt: skip
+    x2 = res.final_x**2
+    assert abs(x2.mean() - truth) < 5 * x2.std() / np.sqrt(x2.size) + 0.01 * truth  # as above
+    res = euler_maruyama(lambda X: X**3, dt=0.01, steps=1500, replicas=R, seed=10,
+                         x0=np.zeros(2), diffusion=1.0, every=1500, record=(), backend="numpy")  # fmt: skip
+    x2 = res.final_x**2
+    assert abs(x2.mean() - truth) < 5 * x2.std() / np.sqrt(x2.size) + 0.02 * truth
+
+
+def test_array_backend_bad_input(coupled):
+    with pytest.raises(ValueError, match="backend"):
+        baoab(coupled, dt=0.1, steps=1, replicas=1, seed=0, backend="jax")
+    with pytest.raises(ValueError, match=r"`grad` must map shape \(4, 2\)"):
+        baoab(lambda X: X.sum(axis=1), dt=0.1, steps=1, replicas=4, seed=0, x0=np.zeros(2),
+              friction=1.0, velocity_diffusion=1.0, backend="numpy")  # fmt: skip
+    with pytest.raises(TypeError, match="whole ensemble"):
+        euler_maruyama(lambda x: x[5], dt=0.1, steps=1, replicas=4, seed=0, x0=np.zeros(2),
+                       diffusion=1.0, backend="numpy")  # fmt: skip
+
+
+def _gpu_available() -> bool:
+    try:
+        from sgdsim.backends.cupy_backend import cupy_or_error
+
+        cupy_or_error()
+    except RuntimeError:
+        return False
+    return True
+
+
+def test_cupy_backend_without_gpu_raises_clearly(coupled):
+    if _gpu_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(RuntimeError, match="backend='cupy'"):
+        baoab(coupled, dt=0.1, steps=1, replicas=1, seed=0, backend="cupy")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _gpu_available(), reason="needs CuPy and a CUDA GPU")
+@pytest.mark.parametrize("method", ["euler_maruyama", "baoab", "exact_ou"])
+def test_cupy_matches_numpy_reference(coupled, method):
+    """Same counter streams on both namespaces: equal up to transcendental round-off."""
+    fn = {"euler_maruyama": euler_maruyama, "baoab": baoab, "exact_ou": exact_ou}[method]
+    kw = dict(dt=0.1, steps=200, replicas=256, seed=34, x0=[1.0, 2.0], every=50,
+              record=("x", "v", "dist2"))  # fmt: skip
+    a, b = fn(coupled, backend="numpy", **kw), fn(coupled, backend="cupy", **kw)
+    for k in a.records:
+        np.testing.assert_allclose(b[k], a[k], rtol=1e-9, atol=1e-12)
 
 
 def test_bad_input(ou3, coupled):

@@ -1,0 +1,132 @@
+"""The SDE ensemble integrators on an array namespace: the NumPy reference, and CuPy on GPUs.
+
+The schemes of :mod:`sgdsim.theory.sde` (Euler–Maruyama, BAOAB, the exact OU transition) written
+once as whole-ensemble formulas on arrays of shape (replicas, d) over a namespace ``xp`` (NumPy or
+CuPy), so the CPU tests run the GPU code path line for line. The public entry points are the
+functions of :mod:`sgdsim.theory.sde` with ``backend="numpy"`` or ``backend="cupy"``; this module
+only advances prepared arrays.
+
+Randomness: :class:`~sgdsim.backends.counter_rng.CounterRNG` streams (counter-based SplitMix64
+with Box–Muller normals), one per path, the same on NumPy and CuPy and independent of the number of
+paths. They are not the Numba backend's xoshiro streams: the array and Numba backends agree in
+law, not bitwise. Records go to host arrays as they are taken (one device-to-host copy per record).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from sgdsim.backends.array_backend import _to_host
+from sgdsim.backends.counter_rng import CounterRNG
+
+__all__ = ["run_baoab", "run_em", "run_exact_ou"]
+
+_SPAWN_KEY = 3  # separates SDE streams from simulate()'s (spawn key 1) under one seed
+
+
+class Records:
+    """Host record buffers and the rule that fills them (as the Numba kernels' ``_record``)."""
+
+    def __init__(self, xp, rec_x, rec_v, rec_s, codes, every: int):
+        self.xp = xp
+        self.rec_x, self.rec_v, self.rec_s = rec_x, rec_v, rec_s
+        self.codes = [int(c) for c in codes]
+        self.every = every
+        self.x0 = None
+
+    def take(self, k: int, x, v) -> None:
+        """Record positions ``x`` and velocities ``v`` (or None) at record index ``k``."""
+        if self.x0 is None:
+            self.x0 = x.copy()
+        if self.rec_x.shape[0]:
+            self.rec_x[k] = _to_host(x)
+        if self.rec_v.shape[0]:
+            self.rec_v[k] = _to_host(v)
+        for j, code in enumerate(self.codes):  # 0: ‖x − x0‖², 1: ‖x‖², 2: ‖v‖²
+            y = x - self.x0 if code == 0 else (x if code == 1 else v)
+            self.rec_s[k, :, j] = _to_host((y * y).sum(axis=1))
+
+    def due(self, step: int) -> int | None:
+        """The record index of ``step`` (1-based) if it is recorded, else None."""
+        return step // self.every if step % self.every == 0 else None
+
+
+def noise_map(xp, nd: np.ndarray, nf: np.ndarray, diag: bool) -> Callable:
+    """``z ↦ z Nᵀ`` row-wise for the factor ``N = diag(nd)`` if ``diag`` else ``nf``."""
+    if diag:
+        scale = xp.asarray(nd)
+        return lambda z: z * scale
+    nf_t = xp.asarray(np.ascontiguousarray(nf.T))
+    return lambda z: z @ nf_t
+
+
+def linear_field(xp, M: np.ndarray, x_star: np.ndarray) -> Callable:
+    """``X ↦ (X − x*) Mᵀ`` row-wise (an elementwise product when ``M`` is diagonal)."""
+    xs = xp.asarray(x_star)
+    if not np.any(M - np.diag(np.diag(M))):
+        diag = xp.asarray(np.diag(M).copy())
+        return lambda X: (X - xs) * diag
+    m_t = xp.asarray(np.ascontiguousarray(M.T))
+    return lambda X: (X - xs) @ m_t
+
+
+def run_em(xp, X, d: int, drift: Callable, noise: Callable, dt: float, steps: int, seed: int,
+           records: Records):  # fmt: skip
+    """Euler–Maruyama ``X ← X + dt·f(X) + N ξ`` on the state ``X`` (R, n), positions first
+    (``d`` of them; the rest are velocities). Returns the final state (device array)."""
+    rng = CounterRNG(seed, X.shape[0], xp, spawn_key=_SPAWN_KEY)
+    n = X.shape[1]
+    second = n > d
+    records.take(0, X[:, :d], X[:, d:] if second else None)
+    for step in range(1, steps + 1):
+        X += dt * drift(X)
+        X += noise(rng.normal(n))
+        k = records.due(step)
+        if k is not None:
+            records.take(k, X[:, :d], X[:, d:] if second else None)
+    return X
+
+
+def run_baoab(xp, X, V, force: Callable, c, noise: Callable, dt: float, steps: int, seed: int,
+              records: Records):  # fmt: skip
+    """BAOAB on positions ``X`` and velocities ``V`` (R, d) with ``force(X) = ∇U(X)`` row-wise,
+    O-step decay ``c`` (d,) and noise map ``noise``. Returns the final ``(X, V)``."""
+    rng = CounterRNG(seed, X.shape[0], xp, spawn_key=_SPAWN_KEY)
+    c = xp.asarray(c)
+    h = 0.5 * dt
+    G = force(X)
+    records.take(0, X, V)
+    for step in range(1, steps + 1):
+        V -= h * G  # B
+        X += h * V  # A
+        V *= c  # O: e^{−Γh} v + N(0, Σ_O)
+        V += noise(rng.normal(X.shape[1]))
+        X += h * V  # A
+        G = force(X)  # first-same-as-last: also the next step's first B
+        V -= h * G  # B
+        k = records.due(step)
+        if k is not None:
+            records.take(k, X, V)
+    return X, V
+
+
+def run_exact_ou(xp, X, d: int, E: np.ndarray, nf: np.ndarray, x_star: np.ndarray, steps: int,
+                 seed: int, records: Records):  # fmt: skip
+    """The exact OU transition ``Y ← Y Eᵀ + ξ Nᵀ`` on ``Y = X − x*`` (R, n), positions first."""
+    rng = CounterRNG(seed, X.shape[0], xp, spawn_key=_SPAWN_KEY)
+    xs = xp.asarray(x_star)
+    e_t = xp.asarray(np.ascontiguousarray(E.T))
+    n_t = xp.asarray(np.ascontiguousarray(nf.T))
+    n = X.shape[1]
+    second = n > d
+    Y = X - xs
+    records.take(0, X[:, :d], X[:, d:] if second else None)
+    for step in range(1, steps + 1):
+        Y = Y @ e_t + rng.normal(n) @ n_t
+        k = records.due(step)
+        if k is not None:
+            X = Y + xs
+            records.take(k, X[:, :d], X[:, d:] if second else None)
+    return Y + xs
