@@ -439,16 +439,23 @@ def _common(dt, steps, replicas, every):
 _BACKENDS = ("numba", "numpy", "cupy")
 
 
-def _namespace(backend: str):
-    """``None`` for the Numba kernels, else the array namespace (CuPy: checked for a device)."""
+def _namespace(backend: str, dtype: str):
+    """``(xp, dtype)``: ``xp`` is None for the Numba kernels, else the array namespace (CuPy:
+    checked for a device)."""
     check_choice("backend", backend, _BACKENDS)
+    check_choice("dtype", dtype, ("float64", "float32"))
+    if backend == "numba":
+        if dtype != "float64":
+            raise ValueError(
+                f"`dtype`={dtype!r} needs an array backend (backend='numpy' or 'cupy'); "
+                "the Numba SDE kernels run in float64"
+            )
+        return None, np.float64
     if backend == "numpy":
-        return np
-    if backend == "cupy":
-        from sgdsim.backends.cupy_backend import cupy_or_error
+        return np, np.dtype(dtype)
+    from sgdsim.backends.cupy_backend import cupy_or_error
 
-        return cupy_or_error()
-    return None
+    return cupy_or_error(), np.dtype(dtype)
 
 
 def _batched_grad(xp, grad: Callable, X: np.ndarray) -> Callable:
@@ -506,6 +513,7 @@ def euler_maruyama(
     every: int = 1,
     record: str | Sequence[str] = ("x",),
     backend: str = "numba",
+    dtype: str = "float64",
 ) -> SDEPaths:
     """Euler–Maruyama ``x ← x + h f(x) + √h G ξ`` (``GGᵀ = 2D``) for an ensemble of paths.
 
@@ -535,9 +543,12 @@ def euler_maruyama(
         ``"numba"``: compiled CPU kernels, xoshiro256++ streams. ``"numpy"`` (the reference) and
         ``"cupy"`` (GPU): whole-ensemble array code with counter-based streams
         (:mod:`sgdsim.theory.sde_array`); same law, different numbers than ``"numba"``.
+    dtype : {"float64", "float32"}
+        Arithmetic precision; float32 on the array backends only (precision loss:
+        :mod:`sgdsim.theory.sde_array`). Records and results are float64.
     """
     dt, steps, R, every, n_rec = _common(dt, steps, replicas, every)
-    xp = _namespace(backend)
+    xp, ftype = _namespace(backend, dtype)
     second = isinstance(model, UnderdampedLangevin)
     linear = isinstance(model, (LinearSDE, UnderdampedLangevin))
     if linear:
@@ -562,15 +573,15 @@ def euler_maruyama(
         d = n = x0a.shape[-1]
         X = _initial("x0", x0a, R, n, np.zeros(n))
         D = check_psd("diffusion", _matrix_or_diag("diffusion", diffusion, n))
-        f = _adapt_grad(model) if xp is None else _batched_grad(xp, model, X)
+        f = _adapt_grad(model) if xp is None else _batched_grad(xp, model, X.astype(ftype))
     nd, nf, diag = _noise_factor(2.0 * D * dt)
     rec_x, rec_v, rec_s, codes, scal = _records(record, n_rec, R, d, second)
     if xp is not None:
-        field = sde_array.linear_field(xp, lin.A, lin.x_star) if linear else f
+        field = sde_array.linear_field(xp, lin.A, lin.x_star, ftype) if linear else f
         recs = sde_array.Records(xp, rec_x, rec_v, rec_s, codes, every)
-        X = _to_host(sde_array.run_em(xp, xp.asarray(X), d, lambda Y: -field(Y),
-                                      sde_array.noise_map(xp, nd, nf, diag), dt, steps, seed,
-                                      recs))  # fmt: skip
+        X = _to_host(sde_array.run_em(xp, xp.asarray(X, dtype=ftype), d, lambda Y: -field(Y),
+                                      sde_array.noise_map(xp, nd, nf, diag, ftype), dt, steps, seed,
+                                      recs)).astype(np.float64)  # fmt: skip
     else:
         ones = np.ones(n)
         states = replica_states(seed, R)
@@ -607,6 +618,7 @@ def baoab(
     every: int = 1,
     record: str | Sequence[str] = ("x",),
     backend: str = "numba",
+    dtype: str = "float64",
 ) -> SDEPaths:
     """BAOAB splitting for ``dx = v dt, dv = −∇U(x)dt − Γv dt + √(2D_v) dW`` (weak order 2).
 
@@ -627,10 +639,11 @@ def baoab(
         ``Γ`` for a gradient model.
     velocity_diffusion : scalar, (d,) or (d, d)
         ``D_v`` for a gradient model (``Γ kT`` at temperature ``kT`` and unit mass).
-    every, record, backend : as in :func:`euler_maruyama` (``"x"`` positions, ``"v"`` velocities).
+    every, record, backend, dtype : as in :func:`euler_maruyama` (``"x"`` positions, ``"v"``
+        velocities).
     """
     dt, steps, R, every, n_rec = _common(dt, steps, replicas, every)
-    xp = _namespace(backend)
+    xp, ftype = _namespace(backend, dtype)
     if isinstance(model, UnderdampedLangevin):
         if friction is not None or velocity_diffusion is not None:
             raise ValueError("`friction`/`velocity_diffusion` come from the model; pass None")
@@ -646,18 +659,18 @@ def baoab(
     X = _initial("x0", x0, R, d, m.x_star)
     V = _initial("v0", v0, R, d, np.zeros(d))
     if m is not model:
-        f = _adapt_grad(model) if xp is None else _batched_grad(xp, model, X)
+        f = _adapt_grad(model) if xp is None else _batched_grad(xp, model, X.astype(ftype))
     c, sig_o = _o_step(m.friction, m.velocity_diffusion, dt)
     nd, nf, diag = _noise_factor(sig_o)
     rec_x, rec_v, rec_s, codes, scal = _records(record, n_rec, R, d, True)
     if xp is not None:
-        force = sde_array.linear_field(xp, m.K, m.x_star) if f is None else f
+        force = sde_array.linear_field(xp, m.K, m.x_star, ftype) if f is None else f
         recs = sde_array.Records(xp, rec_x, rec_v, rec_s, codes, every)
-        Xd, Vd = sde_array.run_baoab(xp, xp.asarray(X), xp.asarray(V), force, c,
-                                     sde_array.noise_map(xp, nd, nf, diag), dt, steps, seed,
-                                     recs)  # fmt: skip
-        return _pack_result("baoab", dt, every, n_rec, rec_x, rec_v, rec_s, scal, _to_host(Xd),
-                            _to_host(Vd))  # fmt: skip
+        Xd, Vd = sde_array.run_baoab(xp, xp.asarray(X, dtype=ftype), xp.asarray(V, dtype=ftype), force,
+                                     c, sde_array.noise_map(xp, nd, nf, diag, ftype), dt, steps,
+                                     seed, recs)  # fmt: skip
+        return _pack_result("baoab", dt, every, n_rec, rec_x, rec_v, rec_s, scal,
+                            _to_host(Xd).astype(np.float64), _to_host(Vd).astype(np.float64))  # fmt: skip
     states = replica_states(seed, R)
     if f is None:
         lanes = _lanes_for(d) if diag and _is_diagonal(m.K) else 0
@@ -682,6 +695,7 @@ def exact_ou(
     every: int = 1,
     record: str | Sequence[str] = ("x",),
     backend: str = "numba",
+    dtype: str = "float64",
 ) -> SDEPaths:
     """Exact OU transition ``y ← e^{−Ah} y + N(0, Σ(h))``, ``y = x − x*`` (exact in law, any h).
 
@@ -689,7 +703,7 @@ def exact_ou(
     :class:`UnderdampedLangevin` the state is ``(x, v)``.
     """
     dt, steps, R, every, n_rec = _common(dt, steps, replicas, every)
-    xp = _namespace(backend)
+    xp, ftype = _namespace(backend, dtype)
     second = isinstance(model, UnderdampedLangevin)
     if not isinstance(model, (LinearSDE, UnderdampedLangevin)):
         raise TypeError(
@@ -712,8 +726,8 @@ def exact_ou(
     rec_x, rec_v, rec_s, codes, scal = _records(record, n_rec, R, d, second)
     if xp is not None:
         recs = sde_array.Records(xp, rec_x, rec_v, rec_s, codes, every)
-        X = _to_host(sde_array.run_exact_ou(xp, xp.asarray(X), d, E, nf, lin.x_star, steps, seed,
-                                            recs))  # fmt: skip
+        X = _to_host(sde_array.run_exact_ou(xp, xp.asarray(X, dtype=ftype), d, E, nf, lin.x_star,
+                                            steps, seed, recs)).astype(np.float64)  # fmt: skip
     else:
         states = replica_states(seed, R)
         _exact_kernel(E, nf, lin.x_star, X, states, steps, every, d, rec_x, rec_v, rec_s, codes)

@@ -6,6 +6,12 @@ CuPy), so the CPU tests run the GPU code path line for line. The public entry po
 functions of :mod:`sgdsim.theory.sde` with ``backend="numpy"`` or ``backend="cupy"``; this module
 only advances prepared arrays.
 
+Precision: float64 by default; ``dtype="float32"`` halves memory traffic (what bounds these
+loops on a GPU) at the cost of ~6e-8 relative rounding per operation: an increment smaller than
+~6e-8·|x| is lost, so use float32 only while ``dt·|v|`` (BAOAB's drift) and the per-step noise
+stay well above that. Coefficients are rounded to float32 too (e.g. ``e^{−γh}``, whose distance
+from 1 sets the friction: keep ``γh ≫ 1e-7``). Records and returned arrays are float64.
+
 Randomness: :class:`~sgdsim.backends.counter_rng.CounterRNG` streams (counter-based SplitMix64
 with Box–Muller normals), one per path, the same on NumPy and CuPy and independent of the number of
 paths. They are not the Numba backend's xoshiro streams: the array and Numba backends agree in
@@ -53,23 +59,28 @@ class Records:
         return step // self.every if step % self.every == 0 else None
 
 
-def noise_map(xp, nd: np.ndarray, nf: np.ndarray, diag: bool) -> Callable:
+def noise_map(xp, nd: np.ndarray, nf: np.ndarray, diag: bool, dtype=np.float64) -> Callable:
     """``z ↦ z Nᵀ`` row-wise for the factor ``N = diag(nd)`` if ``diag`` else ``nf``."""
     if diag:
-        scale = xp.asarray(nd)
+        scale = xp.asarray(nd, dtype=dtype)
         return lambda z: z * scale
-    nf_t = xp.asarray(np.ascontiguousarray(nf.T))
+    nf_t = xp.asarray(np.ascontiguousarray(nf.T), dtype=dtype)
     return lambda z: z @ nf_t
 
 
-def linear_field(xp, M: np.ndarray, x_star: np.ndarray) -> Callable:
+def linear_field(xp, M: np.ndarray, x_star: np.ndarray, dtype=np.float64) -> Callable:
     """``X ↦ (X − x*) Mᵀ`` row-wise (an elementwise product when ``M`` is diagonal)."""
-    xs = xp.asarray(x_star)
+    xs = xp.asarray(x_star, dtype=dtype)
     if not np.any(M - np.diag(np.diag(M))):
-        diag = xp.asarray(np.diag(M).copy())
+        diag = xp.asarray(np.diag(M).copy(), dtype=dtype)
         return lambda X: (X - xs) * diag
-    m_t = xp.asarray(np.ascontiguousarray(M.T))
+    m_t = xp.asarray(np.ascontiguousarray(M.T), dtype=dtype)
     return lambda X: (X - xs) @ m_t
+
+
+def _normals(rng: CounterRNG, n: int, dtype):
+    z = rng.normal(n)
+    return z if z.dtype == dtype else z.astype(dtype)
 
 
 def run_em(xp, X, d: int, drift: Callable, noise: Callable, dt: float, steps: int, seed: int,
@@ -79,10 +90,11 @@ def run_em(xp, X, d: int, drift: Callable, noise: Callable, dt: float, steps: in
     rng = CounterRNG(seed, X.shape[0], xp, spawn_key=_SPAWN_KEY)
     n = X.shape[1]
     second = n > d
+    dt = X.dtype.type(dt)
     records.take(0, X[:, :d], X[:, d:] if second else None)
     for step in range(1, steps + 1):
         X += dt * drift(X)
-        X += noise(rng.normal(n))
+        X += noise(_normals(rng, n, X.dtype))
         k = records.due(step)
         if k is not None:
             records.take(k, X[:, :d], X[:, d:] if second else None)
@@ -94,15 +106,15 @@ def run_baoab(xp, X, V, force: Callable, c, noise: Callable, dt: float, steps: i
     """BAOAB on positions ``X`` and velocities ``V`` (R, d) with ``force(X) = ∇U(X)`` row-wise,
     O-step decay ``c`` (d,) and noise map ``noise``. Returns the final ``(X, V)``."""
     rng = CounterRNG(seed, X.shape[0], xp, spawn_key=_SPAWN_KEY)
-    c = xp.asarray(c)
-    h = 0.5 * dt
+    c = xp.asarray(c, dtype=X.dtype)
+    h = X.dtype.type(0.5 * dt)
     G = force(X)
     records.take(0, X, V)
     for step in range(1, steps + 1):
         V -= h * G  # B
         X += h * V  # A
         V *= c  # O: e^{−Γh} v + N(0, Σ_O)
-        V += noise(rng.normal(X.shape[1]))
+        V += noise(_normals(rng, X.shape[1], X.dtype))
         X += h * V  # A
         G = force(X)  # first-same-as-last: also the next step's first B
         V -= h * G  # B
@@ -116,15 +128,15 @@ def run_exact_ou(xp, X, d: int, E: np.ndarray, nf: np.ndarray, x_star: np.ndarra
                  seed: int, records: Records):  # fmt: skip
     """The exact OU transition ``Y ← Y Eᵀ + ξ Nᵀ`` on ``Y = X − x*`` (R, n), positions first."""
     rng = CounterRNG(seed, X.shape[0], xp, spawn_key=_SPAWN_KEY)
-    xs = xp.asarray(x_star)
-    e_t = xp.asarray(np.ascontiguousarray(E.T))
-    n_t = xp.asarray(np.ascontiguousarray(nf.T))
+    xs = xp.asarray(x_star, dtype=X.dtype)
+    e_t = xp.asarray(np.ascontiguousarray(E.T), dtype=X.dtype)
+    n_t = xp.asarray(np.ascontiguousarray(nf.T), dtype=X.dtype)
     n = X.shape[1]
     second = n > d
     Y = X - xs
     records.take(0, X[:, :d], X[:, d:] if second else None)
     for step in range(1, steps + 1):
-        Y = Y @ e_t + rng.normal(n) @ n_t
+        Y = Y @ e_t + _normals(rng, n, X.dtype) @ n_t
         k = records.due(step)
         if k is not None:
             X = Y + xs

@@ -429,9 +429,30 @@ def test_array_backend_user_gradient_samples_gibbs():
     assert abs(x2.mean() - truth) < 5 * x2.std() / np.sqrt(x2.size) + 0.02 * truth
 
 
+@pytest.mark.parametrize("method", ["euler_maruyama", "baoab", "exact_ou"])
+def test_array_backend_float32(coupled, method):
+    """float32: the same streams in single precision, within float32 rounding of the float64 run
+    (15 steps of O(1) arithmetic: ~1e-6), and the scheme's law at the ensemble level."""
+    fn = {"euler_maruyama": euler_maruyama, "baoab": baoab, "exact_ou": exact_ou}[method]
+    kw = dict(dt=0.1, steps=15, seed=35, x0=[1.0, 2.0], every=15, record=("x",), backend="numpy")
+    a, b = fn(coupled, replicas=20, **kw), fn(coupled, replicas=20, dtype="float32", **kw)
+    err = np.max(np.abs(b.final_x - a.final_x))
+    assert 1e-9 < err < 1e-4  # really single precision, and only rounding apart
+    assert b.final_x.dtype == np.float64 and b["x"].dtype == np.float64
+    res = fn(coupled, replicas=40_000, dtype="float32", **{**kw, "steps": 30, "every": 30})
+    mean, cov = scheme_moments(method, coupled, 0.1, 30, np.r_[np.subtract([1.0, 2.0], coupled.x_star), 0, 0])
+    samples = np.hstack([res.final_x, res.final_v])
+    assert np.all(np.abs(_z_mean(samples, mean, cov)) < 5)  # as the float64 test above
+    assert np.all(np.abs(_z_var(samples, cov)) < 5)
+
+
 def test_array_backend_bad_input(coupled):
     with pytest.raises(ValueError, match="backend"):
         baoab(coupled, dt=0.1, steps=1, replicas=1, seed=0, backend="jax")
+    with pytest.raises(ValueError, match="`dtype`='float32' needs an array backend"):
+        baoab(coupled, dt=0.1, steps=1, replicas=1, seed=0, dtype="float32")
+    with pytest.raises(ValueError, match="dtype"):
+        exact_ou(coupled, dt=0.1, steps=1, replicas=1, seed=0, backend="numpy", dtype="float16")
     with pytest.raises(ValueError, match=r"`grad` must map shape \(4, 2\)"):
         baoab(lambda X: X.sum(axis=1), dt=0.1, steps=1, replicas=4, seed=0, x0=np.zeros(2),
               friction=1.0, velocity_diffusion=1.0, backend="numpy")  # fmt: skip
