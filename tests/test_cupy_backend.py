@@ -47,3 +47,74 @@ def test_cupy_matches_numpy_reference(problem):
     runs = [sg.simulate(p, sg.sgd(0.1, momentum=0.9), steps=200, replicas=64, record=("loss",),
                         backend=b, **kw) for b in ("numpy", "cupy")]  # fmt: skip
     np.testing.assert_allclose(runs[1].final_params, runs[0].final_params, rtol=1e-9, atol=1e-12)
+
+
+# --- the CuPy code path on the CPU, behind a strict host/device boundary ---------------------------
+@pytest.fixture
+def fake_cupy(monkeypatch):
+    """backend='cupy' runs on :mod:`fake_device`: NumPy numbers, CuPy's conversion rules."""
+    import fake_device
+
+    from sgdsim.backends import cupy_backend
+
+    monkeypatch.setattr(cupy_backend, "cupy_or_error", fake_device.namespace)
+
+
+_SAMPLING = [("with_replacement", 8), ("without_replacement", 8), ("epoch_shuffle", 8),
+             ("gaussian", 8), ("full", None)]  # fmt: skip
+
+
+@pytest.mark.parametrize("sampling,batch", _SAMPLING)
+def test_cupy_path_respects_the_device_boundary_linreg(fake_cupy, sampling, batch):
+    p = sg.LinearRegression.synthetic(n=64, dim=5, seed=2)
+    kw = dict(steps=30, replicas=16, seed=3, every=10, record=("loss", "dist2", "step2", "velocity2"),
+              sampling=sampling, batch_size=batch)  # fmt: skip
+    opt = sg.sgd(0.05, momentum=0.9, nesterov=True, weight_decay=1e-3)
+    ref = sg.simulate(p, opt, backend="numpy", **kw)
+    dev = sg.simulate(p, opt, backend="cupy", **kw)
+    np.testing.assert_array_equal(dev.final_params, ref.final_params)  # same numbers, bit for bit
+    for name in ("loss", "dist2", "step2", "velocity2"):
+        np.testing.assert_array_equal(dev[name].values, ref[name].values)
+
+
+@pytest.mark.parametrize("problem", ["quadratic_diag", "quadratic_full", "rff_shared", "rff_per_replica",
+                                     "nudged"])  # fmt: skip
+def test_cupy_path_respects_the_device_boundary(fake_cupy, problem):
+    rng = np.random.default_rng(4)
+    opt = sg.sgd(0.05, momentum=0.5)
+    if problem in ("quadratic_diag", "nudged"):
+        p = sg.Quadratic.from_eigenvalues([2.0, 1.0, 0.5], noise=sg.LabelNoise(0.5))
+        if problem == "nudged":
+            opt = sg.nudged_sgd(0.05, gamma=0.3, top_k=2, momentum=0.5)
+    elif problem == "quadratic_full":
+        q, _ = np.linalg.qr(rng.standard_normal((3, 3)))
+        c = np.diag([1.0, 0.3, 0.1])
+        p = sg.Quadratic(q @ np.diag([2.0, 1.0, 0.5]) @ q.T, noise=sg.AdditiveNoise(c + 0.05))
+    else:
+        per = problem == "rff_per_replica"
+        p = sg.GaussianRandomPotential(dim=3, n_features=32, lengthscale=1.0, noise_std=0.1,
+                                       per_replica=per, n_replicas=8 if per else None)  # fmt: skip
+    kw = dict(steps=40, replicas=8, seed=5, every=20, record=("loss", "params"), init=np.ones(3))
+    ref = sg.simulate(p, opt, backend="numpy", **kw)
+    dev = sg.simulate(p, opt, backend="cupy", **kw)
+    np.testing.assert_array_equal(dev.final_params, ref.final_params)
+    np.testing.assert_array_equal(dev["loss"].values, ref["loss"].values)
+
+
+@pytest.mark.parametrize("method", ["euler_maruyama", "baoab", "exact_ou"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("coupling", ["dense", "diagonal"])
+def test_cupy_sde_path_respects_the_device_boundary(fake_cupy, method, dtype, coupling):
+    from sgdsim.theory import sde
+    from sgdsim.theory.langevin import UnderdampedLangevin
+
+    if coupling == "dense":
+        model = UnderdampedLangevin([[2.0, 0.3], [0.3, 1.0]], [0.5, 1.0], [[1.0, 0.2], [0.2, 0.5]])
+    else:
+        model = UnderdampedLangevin.thermal([2.0, 1.0], [0.5, 1.0], 1.0)
+    kw = dict(dt=0.1, steps=20, replicas=6, seed=6, x0=[1.0, -1.0], every=5,
+              record=("x", "v", "dist2", "x2", "v2"), dtype=dtype)  # fmt: skip
+    fn = getattr(sde, method)
+    ref, dev = fn(model, backend="numpy", **kw), fn(model, backend="cupy", **kw)
+    for name in ref.records:
+        np.testing.assert_array_equal(dev[name], ref[name])
