@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-__all__ = ["available_backends", "get_backend"]
+__all__ = ["array_namespace", "available_backends", "get_backend"]
 
 
 def _numpy():
@@ -32,8 +32,28 @@ def available_backends() -> tuple[str, ...]:
     return tuple(_REGISTRY)
 
 
-def get_backend(name: str) -> type:
-    """Return the runner class of backend ``name`` ("numpy", "numba" or "cupy")."""
+def _check(name: str) -> None:
     if name not in _REGISTRY:
         raise ValueError(f"`backend` must be one of {available_backends()}, got {name!r}")
+
+
+def get_backend(name: str) -> type:
+    """Return the runner class of backend ``name`` ("numpy", "numba" or "cupy")."""
+    _check(name)
     return _REGISTRY[name]()
+
+
+def array_namespace(name: str):
+    """The array module behind backend ``name``: ``numpy``, ``cupy`` (a clear RuntimeError
+    without a GPU), or None for the compiled ``"numba"`` backend. Used by the code that is written
+    once for NumPy and CuPy outside :func:`~sgdsim.simulate` (the SDE integrators)."""
+    _check(name)
+    if name == "numpy":
+        import numpy
+
+        return numpy
+    if name == "cupy":
+        from sgdsim.backends.cupy_backend import cupy_or_error
+
+        return cupy_or_error()
+    return None

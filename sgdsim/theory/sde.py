@@ -54,6 +54,7 @@ from sgdsim._validation import (
     check_positive,
     check_psd,
 )
+from sgdsim.backends import array_namespace
 from sgdsim.backends.array_backend import _to_host
 from sgdsim.theory import sde_array
 from sgdsim.theory.langevin import LinearSDE, UnderdampedLangevin, _matrix_or_diag
@@ -436,26 +437,17 @@ def _common(dt, steps, replicas, every):
     return dt, steps, R, every, steps // every + 1
 
 
-_BACKENDS = ("numba", "numpy", "cupy")
-
-
 def _namespace(backend: str, dtype: str):
-    """``(xp, dtype)``: ``xp`` is None for the Numba kernels, else the array namespace (CuPy:
-    checked for a device)."""
-    check_choice("backend", backend, _BACKENDS)
+    """``(xp, dtype)`` from the backend registry: ``xp`` is None for the Numba kernels, else the
+    array namespace (CuPy: checked for a device)."""
     check_choice("dtype", dtype, ("float64", "float32"))
-    if backend == "numba":
-        if dtype != "float64":
-            raise ValueError(
-                f"`dtype`={dtype!r} needs an array backend (backend='numpy' or 'cupy'); "
-                "the Numba SDE kernels run in float64"
-            )
-        return None, np.float64
-    if backend == "numpy":
-        return np, np.dtype(dtype)
-    from sgdsim.backends.cupy_backend import cupy_or_error
-
-    return cupy_or_error(), np.dtype(dtype)
+    xp = array_namespace(backend)
+    if xp is None and dtype != "float64":
+        raise ValueError(
+            f"`dtype`={dtype!r} needs an array backend (backend='numpy' or 'cupy'); "
+            "the Numba SDE kernels run in float64"
+        )
+    return xp, np.dtype(dtype)
 
 
 def _batched_grad(xp, grad: Callable, X: np.ndarray) -> Callable:
