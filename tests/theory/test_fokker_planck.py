@@ -9,6 +9,8 @@ conservation of mass; the analytic Kramers stationary current J = (v p, −ω² 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse.linalg as spla
@@ -441,12 +443,12 @@ def test_generator_stable_with_outward_drift_at_walls(scheme):
     assert ev.real.max() <= 1e-10  # round-off of a dense non-symmetric eigensolve (|L| ~ 20)
 
 
-def _stable_ou(m, k, sd, rho, scheme):
+def _stable_ou(m, k, sd, rho, scheme, n=10):
     # drift matrix −P + K (P SPD, K skew): Re xᴴ(−P + K)x < 0, a stable OU process
     mm = np.reshape(m, (2, 2))
     drift = -(mm @ mm.T + 0.1 * np.eye(2)) + np.array([[0.0, k], [-k, 0.0]])
     dmat = np.array([[sd[0] ** 2, rho * sd[0] * sd[1]], [rho * sd[0] * sd[1], sd[1] ** 2]])
-    return FokkerPlanck(Grid.square(3.0, 10), drift, dmat, scheme)
+    return FokkerPlanck(Grid.square(3.0, n), drift, dmat, scheme)
 
 
 def _max_growth(fp):
@@ -472,18 +474,37 @@ def test_generator_stable_for_stable_drift(m, k, sd, scheme):
     assert _max_growth(fp) <= 1e-7
 
 
+_DEFECTS = {
+    "central_high_peclet": (([1.0, 0.0, 2.0, 0.0], 0.0, [0.125, 0.125], 0.0), "central"),
+    "correlated_d_walls": (([0.0, -2.0, 0.0, 1.0], 0.0, [0.25, 0.25], -0.5), "exponential"),
+}
+
+
 @pytest.mark.xfail(strict=True, reason="known defect: central flux at cell Péclet ≫ 2 (here ~600) "
                    "has a weakly growing mode; use scheme='exponential' for drift-dominated grids")
 def test_known_defect_central_at_high_peclet():
-    fp = _stable_ou([1.0, 0.0, 2.0, 0.0], 0.0, [0.125, 0.125], 0.0, "central")
-    assert _max_growth(fp) <= 1e-7
+    args, scheme = _DEFECTS["central_high_peclet"]
+    assert _max_growth(_stable_ou(*args, scheme)) <= 1e-7
 
 
 @pytest.mark.xfail(strict=True, reason="known defect: correlated D (ρ = −0.5) with the one-sided "
                    "cross-diffusion terms at the walls gives a weakly growing mode")
 def test_known_defect_correlated_diffusion_at_walls():
-    fp = _stable_ou([0.0, -2.0, 0.0, 1.0], 0.0, [0.25, 0.25], -0.5, "exponential")
-    assert _max_growth(fp) <= 1e-7
+    args, scheme = _DEFECTS["correlated_d_walls"]
+    assert _max_growth(_stable_ou(*args, scheme)) <= 1e-7
+
+
+@pytest.mark.parametrize("defect", sorted(_DEFECTS))
+def test_known_defects_are_confined_to_unresolved_grids(defect):
+    """Both growing modes live on grids far too coarse for the density (10 cells for a standard
+    deviation of ~0.1 there): the solve says so, and one halving of h removes the mode."""
+    args, scheme = _DEFECTS[defect]
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        stationary(_stable_ou(*args, scheme))
+    said = [str(w.message) for w in rec if issubclass(w.category, FokkerPlanckWarning)]
+    assert any("grid too coarse" in m for m in said) and any("undershoots" in m for m in said)
+    assert _max_growth(_stable_ou(*args, scheme, n=20)) <= 1e-7
 
 
 def test_weakly_damped_kramers_stationary_is_accurate():

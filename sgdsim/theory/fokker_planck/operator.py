@@ -167,7 +167,10 @@ class FokkerPlanck:
         Face flux, see the module docstring: ``"central"`` (second order) and ``"central4"``
         (fourth order) may undershoot (reported); ``"exponential"`` (Scharfetter–Gummel /
         Chang–Cooper) is positivity-preserving for diagonal ``D``, first order along axes without
-        diffusion.
+        diffusion. Known limitation: on grids far too coarse for the density (which the solvers
+        report with a "grid too coarse" warning), ``"central"`` at cell Péclet ≫ 2 and
+        ``"exponential"`` with correlated ``D`` can have a weakly growing mode (found: Re λ ≈
+        1e-3·max|L|); in every case found, one halving of the cell width removed it.
 
     Attributes
     ----------
