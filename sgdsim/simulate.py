@@ -33,6 +33,7 @@ def simulate(
     sampling: str | None = None,
     seed: int = 0,
     init: InitSpec = None,
+    init_buffer: InitSpec = None,
     record: Sequence[str] = ("loss", "dist2"),
     every: int = 1,
     backend: str = "numba",
@@ -67,6 +68,12 @@ def simulate(
         Same seed and backend → bitwise-identical results, whatever the thread count.
     init : array (d,) or (R, d), or callable ``(rng, R) -> (R, d)``, optional
         Initial parameters (default zeros). A callable gets a generator derived from ``seed``.
+    init_buffer : array (d,) or (R, d), or callable ``(rng, R) -> (R, d)``, optional
+        Initial momentum buffer (PyTorch's ``buf``, gradient units: θ_{t+1} = θ_t − η·buf_{t+1}
+        without Nesterov). Default: empty, so step 0 sets ``buf = g`` (PyTorch's first step);
+        given, step 0 is an ordinary step ``buf ← β·buf + (1 − τ)g``. With a sample of the joint
+        stationary law of (θ, buf) (``NoisyQuadraticMoments.stationary_state_cov``) a run starts
+        stationary in both. Needs ``momentum > 0``; a callable gets its own generator.
     record : sequence of str
         Observables from ``("loss", "dist2", "step2", "velocity2", "params")``: full-batch loss,
         ‖θ_t − θ_0‖², ‖θ_t − θ_{t−1}‖² (NaN at step 0), ‖buf_t‖², and θ_t itself (R·d floats
@@ -113,7 +120,12 @@ def simulate(
     lowered = lower(problem, sampling, batch_size)
     d = lowered.dim
 
-    theta0 = _initial_points(init, seed, replicas, d)
+    theta0 = _initial_array("init", init, seed, replicas, d, spawn_key=0)
+    buf0 = None
+    if init_buffer is not None:
+        if optimizer.momentum == 0:
+            raise ValueError("`init_buffer` needs an optimizer with momentum > 0 (there is no buffer)")
+        buf0 = lowered.to_kernel(_initial_array("init_buffer", init_buffer, seed, replicas, d, spawn_key=2))
     opt = _resolve_nudge(optimizer, problem, lowered)
     if divergence_threshold is None:
         scale = max(1.0, float(np.max(np.sum(theta0**2, axis=1))))
@@ -123,7 +135,7 @@ def simulate(
         divergence_threshold = 1e20 * scale
     threshold = check_positive("divergence_threshold", divergence_threshold)
 
-    spec = RunSpec(lowered, opt, np.dtype(dtype), lowered.to_kernel(theta0), seed, threshold)
+    spec = RunSpec(lowered, opt, np.dtype(dtype), lowered.to_kernel(theta0), seed, threshold, buf0)
     runner = get_backend(backend)(spec)
     lrs = opt.lr.values(steps)
     n_rec = steps // every + 1
@@ -139,6 +151,7 @@ def simulate(
         "sampling": sampling,
         "seed": seed,
         "init": _describe_init(init),
+        "init_buffer": "empty" if init_buffer is None else _describe_init(init_buffer),
         "record": list(record),
         "every": every,
         "backend": backend,
@@ -155,22 +168,25 @@ def simulate(
 
 
 # --- helpers ---------------------------------------------------------------------------------
-def _initial_points(init: InitSpec, seed: int, replicas: int, d: int) -> np.ndarray:
-    if init is None:
+def _initial_array(
+    name: str, spec: InitSpec, seed: int, replicas: int, d: int, *, spawn_key: int
+) -> np.ndarray:
+    """An (R, d) starting array from ``spec`` (None: zeros); a callable draws from its own stream."""
+    if spec is None:
         return np.zeros((replicas, d))
-    if callable(init):
-        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,)))
-        arr = np.asarray(init(rng, replicas), dtype=np.float64)
+    if callable(spec):
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(spawn_key,)))
+        arr = np.asarray(spec(rng, replicas), dtype=np.float64)
         if arr.shape != (replicas, d):
-            raise ValueError(f"`init` callable must return shape ({replicas}, {d}), got {arr.shape}")
+            raise ValueError(f"`{name}` callable must return shape ({replicas}, {d}), got {arr.shape}")
     else:
-        arr = np.asarray(init, dtype=np.float64)
+        arr = np.asarray(spec, dtype=np.float64)
         if arr.shape == (d,):
             arr = np.broadcast_to(arr, (replicas, d))
         elif arr.shape != (replicas, d):
-            raise ValueError(f"`init` must have shape ({d},) or ({replicas}, {d}), got {arr.shape}")
+            raise ValueError(f"`{name}` must have shape ({d},) or ({replicas}, {d}), got {arr.shape}")
     if not np.all(np.isfinite(arr)):
-        raise ValueError("`init` must be finite")
+        raise ValueError(f"`{name}` must be finite")
     return np.array(arr)
 
 
@@ -242,8 +258,10 @@ def _assemble(runner, rec: Records, lowered: Lowered, status, config, theta0) ->
             data_vars[name] = (("step", "replica", "dim"), lowered.to_user(arr).transpose(1, 0, 2))
         else:
             data_vars[name] = (("step", "replica"), arr.T)
-    theta, _ = runner.state()
+    theta, buf = runner.state()
     data_vars["final_params"] = (("replica", "dim"), lowered.to_user(theta))
+    if runner.spec.optimizer.momentum:
+        data_vars["final_buffer"] = (("replica", "dim"), lowered.to_user(buf))
     data_vars["diverged_at"] = (("replica",), runner.div_step.copy())
     ds = xr.Dataset(
         data_vars,

@@ -32,7 +32,8 @@ class Trajectory:
     """Recorded observables of an ensemble run, backed by an :class:`xarray.Dataset`.
 
     Variables: one per recorded observable with dims ``(step, replica)`` (``params``: ``(step,
-    replica, dim)``), ``diverged_at`` (replica; −1 = never) and ``final_params`` (replica, dim).
+    replica, dim)``), ``diverged_at`` (replica; −1 = never), ``final_params`` (replica, dim) and,
+    with momentum, ``final_buffer`` (replica, dim).
     Attributes: ``status`` ("ok" | "diverged" | "stopped") and ``config`` (JSON of the run).
     Diverged replicas have NaN records after their divergence step, and only there.
     """
@@ -49,7 +50,7 @@ class Trajectory:
 
     def __repr__(self) -> str:
         ds = self.dataset
-        obs = [v for v in ds.data_vars if v not in ("diverged_at", "final_params")]
+        obs = [v for v in ds.data_vars if v not in ("diverged_at", "final_params", "final_buffer")]
         return (
             f"Trajectory(status={self.status!r}, replicas={ds.sizes['replica']}, "
             f"records={ds.sizes['step']}, observables={obs})"
@@ -71,6 +72,13 @@ class Trajectory:
     def final_params(self) -> np.ndarray:
         """θ after the last step (or at divergence), shape (replicas, dim)."""
         return self.dataset["final_params"].values
+
+    @property
+    def final_buffer(self) -> np.ndarray | None:
+        """The momentum buffer after the last step, shape (replicas, dim); None without momentum.
+        With :attr:`final_params` it continues a run: ``simulate(..., init=t.final_params,
+        init_buffer=t.final_buffer)``."""
+        return self.dataset["final_buffer"].values if "final_buffer" in self.dataset else None
 
     @property
     def diverged_at(self) -> np.ndarray:

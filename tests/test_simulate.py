@@ -412,3 +412,86 @@ def test_gd_with_schedule_is_product_of_factors(backend):
     lrs = sched.values(12)
     expect = np.prod(1 - lrs[:, None] * lam, axis=0)
     np.testing.assert_allclose(res.final_params[0], expect, rtol=1e-12)
+
+
+# --- a given initial momentum buffer ---------------------------------------------------------------
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_init_buffer_follows_the_momentum_recursion(backend, nesterov):
+    """A dense (rotated) quadratic, weight decay, dampening, two replicas with different buffers:
+    every step equals the textbook recursion started from (θ₀, buf₀), step 0 included."""
+    rng = np.random.default_rng(0)
+    q_, _ = np.linalg.qr(rng.standard_normal((3, 3)))
+    H = q_ @ np.diag([2.0, 0.7, 0.1]) @ q_.T
+    star = np.array([0.5, -1.0, 0.2])
+    lr, beta, tau, wd, steps = 0.2, 0.7, 0.0 if nesterov else 0.3, 0.05, 25
+    th0 = np.array([[1.0, 0.0, -1.0], [0.3, 0.3, 0.3]])
+    b0 = np.array([[0.5, -0.5, 2.0], [-1.0, 0.0, 0.1]])
+    opt = sg.sgd(lr, momentum=beta, dampening=tau, nesterov=nesterov, weight_decay=wd)
+    res = sg.simulate(sg.Quadratic(H, minimum=star), opt, steps=steps, replicas=2, init=th0,
+                      init_buffer=b0, record=("params", "velocity2"), backend=backend)  # fmt: skip
+    th, buf = th0.copy(), b0.copy()
+    expect_th, expect_v2 = [th.copy()], [np.sum(buf**2, axis=1)]
+    for _ in range(steps):
+        g = (th - star) @ H + wd * th
+        buf = beta * buf + (1 - tau) * g
+        th = th - lr * (g + beta * buf if nesterov else buf)
+        expect_th.append(th.copy())
+        expect_v2.append(np.sum(buf**2, axis=1))
+    np.testing.assert_allclose(res["params"].values, np.array(expect_th), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(res["velocity2"].values, np.array(expect_v2), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_jointly_stationary_start_has_the_stationary_msd(backend):
+    """(θ₀, buf₀) drawn from the exact joint stationary law (discrete Lyapunov): the ensemble
+    MSD E‖θ_k − θ₀‖² equals the stationary-start formula at every k. The same θ₀ with an empty
+    buffer does not (PyTorch's first step kicks the ensemble out of stationarity)."""
+    from sgdsim.theory import NoisyQuadraticMoments
+
+    q = sg.Quadratic.from_eigenvalues([1.5, 0.4], noise=sg.AdditiveNoise([1.0, 0.5]))
+    opt = sg.sgd(0.3, momentum=0.8)
+    m = NoisyQuadraticMoments.from_problem(q, opt)
+    S = m.stationary_state_cov()
+    R, ks = 20_000, np.array([1, 3, 10, 40])
+
+    def joint(rng, n):
+        return rng.multivariate_normal(np.zeros(4), S, size=n)
+
+    z = joint(np.random.default_rng(np.random.SeedSequence(5, spawn_key=(0,))), R)
+    th0, b0 = z[:, :2], z[:, 2:]
+    truth = m.msd(ks)
+    for buffer, must_match in ((b0, True), (None, False)):
+        res = sg.simulate(q, opt, steps=int(ks[-1]), replicas=R, init=th0, init_buffer=buffer,
+                          record=("dist2",), seed=6, backend=backend)  # fmt: skip
+        d2 = res["dist2"].values[ks]  # (k, R)
+        zs = (d2.mean(axis=1) - truth) / (d2.std(axis=1, ddof=1) / np.sqrt(R))
+        if must_match:
+            assert np.all(np.abs(zs) < 4), zs  # 4 correlated z-scores, |z| < 4 convention
+        else:
+            assert np.max(np.abs(zs)) > 10, zs
+
+
+def test_init_buffer_errors():
+    q = sg.Quadratic.from_eigenvalues([1.0, 2.0])
+    with pytest.raises(ValueError, match="`init_buffer` needs an optimizer with momentum"):
+        sg.simulate(q, sg.sgd(0.1), steps=1, init_buffer=[0.0, 0.0])
+    with pytest.raises(ValueError, match=r"`init_buffer` must have shape \(2,\) or \(3, 2\)"):
+        sg.simulate(q, sg.sgd(0.1, momentum=0.9), steps=1, replicas=3, init_buffer=np.zeros(5))
+    with pytest.raises(ValueError, match="`init_buffer` must be finite"):
+        sg.simulate(q, sg.sgd(0.1, momentum=0.9), steps=1, init_buffer=[np.nan, 0.0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_final_buffer_continues_a_run(backend):
+    rng = np.random.default_rng(1)
+    q_, _ = np.linalg.qr(rng.standard_normal((3, 3)))
+    q = sg.Quadratic(q_ @ np.diag([2.0, 0.7, 0.1]) @ q_.T)  # no noise: the run is deterministic
+    opt = sg.sgd(0.2, momentum=0.9, nesterov=True)
+    kw = dict(replicas=2, init=np.ones(3), record=(), backend=backend)
+    whole = sg.simulate(q, opt, steps=40, **kw)
+    half = sg.simulate(q, opt, steps=20, **kw)
+    rest = sg.simulate(q, opt, steps=20, **{**kw, "init": half.final_params}, init_buffer=half.final_buffer)
+    np.testing.assert_allclose(rest.final_params, whole.final_params, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(rest.final_buffer, whole.final_buffer, rtol=1e-12, atol=1e-14)
+    assert sg.simulate(q, sg.sgd(0.2), steps=2, **kw).final_buffer is None

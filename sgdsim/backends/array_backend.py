@@ -42,6 +42,8 @@ class ArrayRunner:
             self.opt = copy.copy(self.opt)
             object.__setattr__(self.opt, "nudge_basis", xp.asarray(spec.optimizer.nudge_basis))
         self.opt_state = self.opt.init(self.theta)
+        if spec.buf0 is not None:  # a given buffer: step 0 is an ordinary momentum step
+            self.opt_state = self.opt_state._replace(buf=xp.asarray(spec.buf0, dtype=self.dtype), count=1)
         r = self.theta.shape[0]
         self.rng = CounterRNG(spec.seed, r, xp)
         # divergence steps live on the device during a chunk (no host sync per step) and are

@@ -48,3 +48,4 @@ class RunSpec:
     theta0: np.ndarray  # (R, d) float64, kernel coordinates
     seed: int
     threshold: float  # divergence threshold on ‖θ‖² (kernel coordinates)
+    buf0: np.ndarray | None = None  # (R, d) initial momentum buffer, kernel coordinates; None: empty

@@ -84,7 +84,7 @@ class NumbaRunner:
         self.theta = np.ascontiguousarray(spec.theta0, dtype=dt)
         self.theta0 = self.theta.copy()
         r, d = self.theta.shape
-        self.buf = np.zeros_like(self.theta)
+        self.buf = np.zeros_like(self.theta) if spec.buf0 is None else np.array(spec.buf0, dtype=dt)
         self.states = replica_states(spec.seed, r, spawn_key=1)
         self.div_step = np.full(r, -1, dtype=np.int64)
         self.iwork = np.zeros((r, 1), dtype=np.int64)
@@ -134,7 +134,7 @@ class NumbaRunner:
             self.data,
             self.theta, self.buf, self.theta0, self.states, self.iwork, self.fwork,
             np.ascontiguousarray(lrs, dtype=self.spec.dtype), t0, self.hyp,
-            self.spec.optimizer.nesterov, self.nudge_e,
+            self.spec.optimizer.nesterov, self.spec.buf0 is None, self.nudge_e,
             rec.every, rec.flags(), rec.get("loss"), rec.get("dist2"), rec.get("step2"),
             rec.get("velocity2"), rec.get("params"),
             self.div_step, self.spec.threshold,

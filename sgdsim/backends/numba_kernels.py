@@ -242,13 +242,15 @@ def builtin_loss(data, th, iwork):
 def _drive(
     data,
     theta, buf, theta0, states, iwork, fwork,
-    lrs, t0, hyp, nesterov, nudge_e,
+    lrs, t0, hyp, nesterov, fresh_buffer, nudge_e,
     every, flags, rec_loss, rec_dist2, rec_step2, rec_vel2, rec_params,
     div_step, threshold,
 ):  # fmt: skip
     """Advance all replicas from step t0 by len(lrs) steps (state arrays updated in place).
 
-    hyp = [momentum β, 1 − dampening, weight decay, 1 − γ] in the run dtype.
+    hyp = [momentum β, 1 − dampening, weight decay, 1 − γ] in the run dtype. ``fresh_buffer``:
+    the momentum buffer starts empty, so step 0 sets it to the gradient (PyTorch's first step);
+    otherwise ``buf`` holds a given initial buffer and step 0 is an ordinary step.
     flags = [loss, dist2, step2, velocity2, params] as 0/1. Records are written at global steps
     that are multiples of ``every`` into column step // every. ``div_step[r] ≥ 0`` marks a
     diverged replica (the step at which ‖θ‖² first exceeded ``threshold`` or became non-finite);
@@ -298,7 +300,7 @@ def _drive(
                     th[i] -= du
                     step2 += du * du
             else:
-                if t == 0:
+                if t == 0 and fresh_buffer:
                     for i in range(d):
                         b[i] = g[i]
                 else:
