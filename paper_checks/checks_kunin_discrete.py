@@ -52,7 +52,7 @@ def discrete_stationary_cov(ctx: CheckContext) -> list[Measurement]:
         note=f"4σ of a Gaussian sample-covariance trace, σ = sqrt(2 tr S²/(R−1)), R={R}",
     ))
     # per eigenmode variances (diagonal of the covariance in H's eigenbasis, in the order of
-    # th.eigenvalues: ascending, as numpy.linalg.eigh returns them)
+    # th.eigenvalues: descending, sharpest first)
     Q = th.eigenvectors
     a = th.curvature
     c = np.diag(th.noise_eig)  # C_ii/B in the eigenbasis

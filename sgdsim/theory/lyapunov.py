@@ -45,7 +45,9 @@ class NoisyQuadraticMoments:
     Parameters
     ----------
     hessian : ndarray, shape ``(d, d)`` or ``(d,)``
-        H, or its eigenvalues (H diagonal in the standard basis).
+        H, or its eigenvalues (H diagonal in the standard basis). Per-mode results follow
+        :attr:`eigenvalues`: descending (sharpest first, as :class:`sgdsim.Quadratic`) for a
+        matrix, the given order for a vector.
     noise_cov : ndarray, shape ``(d, d)`` or ``(d,)``
         Per-sample gradient-noise covariance C (a vector means diagonal); a minibatch of size B
         gets ``C/B``.
@@ -88,6 +90,7 @@ class NoisyQuadraticMoments:
             H = check_symmetric("hessian", H)
             d = H.shape[0]
             lam, Q = np.linalg.eigh(H)
+            lam, Q = lam[::-1].copy(), Q[:, ::-1].copy()  # sharpest first, as sgdsim.Quadratic
         else:
             raise ValueError(f"`hessian` must be (d, d) or (d,), got shape {H.shape}")
         C = as_float_array("noise_cov", self.noise_cov)
