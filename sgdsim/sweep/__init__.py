@@ -20,6 +20,7 @@ from .grid import Grid, product, zipped
 from .store import (
     FingerprintMismatchError,
     StoreError,
+    StoreLockedError,
     load_failures,
     load_sweep,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "ProcessExecutor",
     "SerialExecutor",
     "StoreError",
+    "StoreLockedError",
     "SweepInterruptedError",
     "SweepWarning",
     "load_failures",

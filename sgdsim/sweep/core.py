@@ -164,6 +164,21 @@ def sweep(
     manifest = make_manifest(grid, fn, config)
     st: MemoryStore = (MemoryStore(manifest) if store is None
                        else DirectoryStore(store, manifest, overwrite=overwrite))
+    try:  # a directory store holds its write lock until the end, however the sweep ends
+        ds = _run(fn, grid, st, executor, workers, chunk_size, retries, retry_failed, progress)
+    finally:
+        st.close()
+    fails = json.loads(ds.attrs["sweep_failures"])
+    if fails:
+        where = f" (tracebacks in {st.path}/failures)" if isinstance(st, DirectoryStore) else ""
+        warnings.warn(f"{len(fails)} of {grid.size} sweep points failed{where}; first: "
+                      f"{fails[0]['params']}: {fails[0]['error']}", SweepWarning, stacklevel=2)
+    return ds
+
+
+def _run(fn: Callable[..., Any], grid: Grid, st: MemoryStore, executor: Any, workers: Any,
+         chunk_size: int | str, retries: int, retry_failed: bool, progress: bool) -> xr.Dataset:
+    """Compute the missing points of ``grid`` into ``st``; the assembled results."""
     done = done_indices(st)
     failures = st.failures()
     for i in set(failures) & set(done):  # a retry succeeded but the record was not yet cleared
@@ -185,13 +200,7 @@ def sweep(
         raise
     if owned:
         ex.close()
-    ds = assemble(grid, st)
-    fails = json.loads(ds.attrs["sweep_failures"])
-    if fails:
-        where = f" (tracebacks in {st.path}/failures)" if isinstance(st, DirectoryStore) else ""
-        warnings.warn(f"{len(fails)} of {grid.size} sweep points failed{where}; first: "
-                      f"{fails[0]['params']}: {fails[0]['error']}", SweepWarning, stacklevel=2)
-    return ds
+    return assemble(grid, st)
 
 
 def _drive(fn: Callable[..., Any], grid: Grid, todo: list[int], st: MemoryStore, ex: Executor,

@@ -8,6 +8,13 @@ On-disk layout (a directory; every file readable without sgdsim)::
                                         dimension ``point``; variables ``point_index``, one per
                                         swept parameter, and fn's outputs ``(point, *inner)``
     <store>/failures/point-<index>.json error type, message and traceback of a point that raised
+    <store>/.lock                       held (``flock``) by the one sweep writing the store
+
+Only one sweep writes a store at a time: a second one, in this process or another, gets a
+:class:`StoreLockedError` naming the holder, instead of racing it (it would otherwise delete the
+first's in-flight temporary files when it opens the store). The operating system releases the lock
+when its holder exits, however it exits, so a killed sweep never leaves the store locked. Reading
+(``load_sweep``) takes no lock. Locking needs POSIX ``fcntl``; elsewhere stores are not locked.
 
 Every file is written to a temporary name in the same directory and moved into place with
 :func:`os.replace`, so a killed sweep leaves either a complete file or none. A chunk file is
@@ -27,6 +34,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -43,6 +51,7 @@ __all__ = [
     "FingerprintMismatchError",
     "MemoryStore",
     "StoreError",
+    "StoreLockedError",
     "fn_identity",
     "load_failures",
     "load_sweep",
@@ -61,6 +70,38 @@ class StoreError(RuntimeError):
 
 class FingerprintMismatchError(StoreError):
     """The store holds results of a different sweep configuration."""
+
+
+class StoreLockedError(StoreError):
+    """Another sweep is writing this store."""
+
+
+_LOCK_NAME = ".lock"
+
+
+def _acquire_lock(path: Path):
+    """An open file holding an exclusive ``flock`` on ``path/.lock`` (None without fcntl)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no locking
+        return None
+    fh = open(path / _LOCK_NAME, "a+")  # held open for the life of the lock
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip() or "unknown"
+        fh.close()
+        raise StoreLockedError(
+            f"sweep store {path} is being written by another sweep ({holder}); wait for it to "
+            "finish, or use another store path"
+        ) from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"pid {os.getpid()} on {socket.gethostname()} since "
+             f"{_dt.datetime.now().isoformat(timespec='seconds')}")
+    fh.flush()
+    return fh
 
 
 # ---- identity and fingerprint --------------------------------------------------------------
@@ -258,6 +299,9 @@ class MemoryStore:
     def clear_failure(self, index: int) -> None:
         self._failures.pop(index, None)
 
+    def close(self) -> None:
+        """Nothing to release in memory."""
+
 
 class DirectoryStore(MemoryStore):
     """A store directory (see module docstring). Opening validates manifest and fingerprint.
@@ -283,29 +327,48 @@ class DirectoryStore(MemoryStore):
         mpath = self.path / "manifest.json"
         if self.path.exists() and not self.path.is_dir():
             raise StoreError(f"store path {self.path} exists and is not a directory")
+        self._lock = None
+        try:
+            self._open(mpath, manifest, overwrite)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, mpath: Path, manifest: Mapping[str, Any] | None, overwrite: bool) -> None:
         stored = self._read_manifest() if mpath.exists() else None
         if stored is None:
             if manifest is None:
                 raise StoreError(f"{self.path} is not a sweep store (no manifest.json)")
-            if self.path.exists() and any(self.path.iterdir()):
+            if self.path.exists() and any(p.name != _LOCK_NAME for p in self.path.iterdir()):
                 raise StoreError(
                     f"store path {self.path} is a non-empty directory without manifest.json; "
                     "it is not a sweep store, refusing to write into it (choose a new path)"
                 )
             self.path.mkdir(parents=True, exist_ok=True)
+            self._lock = _acquire_lock(self.path)
             self._new(manifest)
         elif manifest is not None and stored["fingerprint"] != manifest["fingerprint"]:
             if not overwrite:
                 raise FingerprintMismatchError(_mismatch_message(self.path, stored, manifest))
+            self._lock = _acquire_lock(self.path)
             self._check_layout()  # only delete what we recognise as ours
             shutil.rmtree(self._chunk_dir)
             shutil.rmtree(self._fail_dir)
             mpath.unlink()
             self._new(manifest)
         else:
+            if manifest is not None:
+                self._lock = _acquire_lock(self.path)
             self.manifest = stored
         self._check_layout()
-        self._clean_tmp()
+        if manifest is not None:  # a writer: temporary files can only be leftovers of dead runs
+            self._clean_tmp()
+
+    def close(self) -> None:
+        """Release the write lock (if held); the store stays readable."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     # -- manifest and layout
     def _new(self, manifest: Mapping[str, Any]) -> None:
@@ -329,7 +392,7 @@ class DirectoryStore(MemoryStore):
 
     def _check_layout(self) -> None:
         for p in self.path.iterdir():
-            if p.name not in ("manifest.json", "chunks", "failures") and not p.name.startswith(
+            if p.name not in ("manifest.json", "chunks", "failures", _LOCK_NAME) and not p.name.startswith(
                     _TMP_PREFIX):
                 raise StoreError(f"foreign file {p} in sweep store {self.path}; move it away")
         for d in (self._chunk_dir, self._fail_dir):

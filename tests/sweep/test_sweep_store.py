@@ -260,3 +260,57 @@ def test_auto_chunk_sizes():
     c.observe([0.01])
     assert c.size() == 5  # 0.05 s / 0.01 s = 5 floor beats 20 / 8 → 3
     assert _Chunker(list(range(7)), 3, workers=2).size() == 3
+
+
+# --- one writer per store --------------------------------------------------------------------------
+def test_second_writer_is_locked_out_and_cannot_touch_in_flight_files(tmp_path, markers):
+    from sgdsim.sweep import StoreLockedError
+    from sgdsim.sweep.store import DirectoryStore, make_manifest
+
+    fn = partial(noisy_sgd, marker_dir=str(markers))
+    store = tmp_path / "store"
+    first = DirectoryStore(store, make_manifest(GRID, fn, None))  # a sweep in progress …
+    in_flight = store / "chunks" / ".tmp-writing.nc"  # … in the middle of writing a chunk
+    in_flight.write_bytes(b"partial")
+    with pytest.raises(StoreLockedError, match=r"being written by another sweep \(pid \d+ on "):
+        sweep(fn, GRID, store=store, progress=False)
+    assert in_flight.read_bytes() == b"partial" and not calls(markers)  # untouched, nothing ran
+    load_sweep(store)  # reading needs no lock
+    first.close()
+    in_flight.unlink()
+    ds = sweep(fn, GRID, store=store, progress=False)
+    np.testing.assert_array_equal(ds["final"].values, _truth(GRID, noisy_sgd)["final"])
+    sweep(fn, GRID, store=store, progress=False)  # the finished sweep released its lock too
+
+
+def test_a_killed_writer_leaves_no_lock(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    store = tmp_path / "store"
+    code = (
+        "import sys, time; sys.path.insert(0, sys.argv[2]);"
+        "from _sweep_testfns import noisy_sgd; from sgdsim.sweep.store import DirectoryStore, "
+        "make_manifest; from sgdsim.sweep import Grid, product;"
+        "s = DirectoryStore(sys.argv[1], make_manifest(Grid(product(lr=[0.1, 0.2, 0.3]), "
+        "seeds=range(4)), noisy_sgd, None)); print('locked', flush=True); time.sleep(600)"
+    )
+    here = str(__import__("pathlib").Path(__file__).parent)
+    proc = subprocess.Popen([sys.executable, "-c", code, str(store), here], stdout=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        from sgdsim.sweep import StoreLockedError
+
+        with pytest.raises(StoreLockedError):
+            sweep(noisy_sgd, GRID, store=store, progress=False)
+        proc.kill()  # SIGKILL: no clean-up code runs in the holder
+        proc.wait(timeout=30)
+        time.sleep(0.1)
+        ds = sweep(noisy_sgd, GRID, store=store, progress=False)
+        assert ds["final"].shape[:2] == GRID.shape
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+        proc.stdout.close()
