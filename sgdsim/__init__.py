@@ -2,7 +2,10 @@
 
 __version__ = "0.1.0"
 
-from sgdsim import sweep  # the package is callable: sgdsim.sweep(fn, grid)
+from sgdsim import (
+    _numba_cache,  # noqa: F401  (first: stamps the kernel caches, see its docstring)
+    sweep,  # the package is callable: sgdsim.sweep(fn, grid)
+)
 from sgdsim.backends import available_backends, get_backend
 from sgdsim.flow import FlowResult, gradient_flow
 from sgdsim.optim import SGD, Schedule, constant_lr, cosine_lr, nudged_sgd, sgd, step_lr, warmup_lr
