@@ -154,7 +154,7 @@ theta = traj["params"].values                    # (T + 1, R, 2)
 theta_T = theta[-1]
 buf_T = -(theta[-1] - theta[-2]) / eta           # exact: θ_T = θ_{T-1} − η b_T
 
-# theory, per eigenmode in the order of theory.eigenvectors (ascending curvature)
+# theory, per eigenmode in the order of theory.eigenvectors (sharpest first)
 theory = NoisyQuadraticMoments.from_problem(quad, opt, batch_size=B)
 a = theory.curvature
 c = np.diag(theory.noise_eig)
