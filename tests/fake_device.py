@@ -10,7 +10,9 @@ raise like CuPy does:
   NumPy function dispatched on device arrays (NEP 18): TypeError;
 * transfers are explicit: ``xp.asarray(host)`` to the device, ``device.get()`` to the host.
 
-Scalars (Python or NumPy) mix freely, as in CuPy. Results are bitwise those of NumPy, so runs
+Scalars (Python or NumPy) mix freely, as in CuPy; reductions and element access return 0-d
+device arrays, as in CuPy, and turning one into a Python value is a counted synchronization
+(:data:`SYNCS`). Results are bitwise those of NumPy, so runs
 through this namespace must equal the NumPy backend exactly.
 """
 
@@ -22,6 +24,10 @@ import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
 _TRANSFER_IN = {"asarray", "array", "ascontiguousarray"}
+
+#: device → host synchronizations so far (``get``, ``bool``, ``float``, ``int`` of device arrays):
+#: a GPU stalls at each, so the stepping loops should have none
+SYNCS = [0]
 
 
 def _is_host(x) -> bool:
@@ -43,6 +49,8 @@ def _unwrap(x, where: str):
 def _wrap(x):
     if isinstance(x, np.ndarray):
         return DeviceArray(x)
+    if isinstance(x, np.generic):  # CuPy reductions and element access give 0-d device arrays
+        return DeviceArray(np.asarray(x))
     if isinstance(x, tuple):
         return tuple(_wrap(y) for y in x)
     if isinstance(x, list):
@@ -63,6 +71,7 @@ class DeviceArray(NDArrayOperatorsMixin):
         raise TypeError("Implicit conversion to a NumPy array is not allowed (fake device)")
 
     def get(self) -> np.ndarray:
+        SYNCS[0] += 1
         return self._a.copy()
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -93,12 +102,15 @@ class DeviceArray(NDArrayOperatorsMixin):
         self._a[_index(idx)] = _unwrap(value, "__setitem__")
 
     def __float__(self) -> float:  # device → host sync of one value: allowed in CuPy
+        SYNCS[0] += 1
         return float(self._a)
 
     def __int__(self) -> int:
+        SYNCS[0] += 1
         return int(self._a)
 
     def __bool__(self) -> bool:
+        SYNCS[0] += 1
         return bool(self._a)
 
     def __repr__(self) -> str:

@@ -118,3 +118,38 @@ def test_cupy_sde_path_respects_the_device_boundary(fake_cupy, method, dtype, co
     ref, dev = fn(model, backend="numpy", **kw), fn(model, backend="cupy", **kw)
     for name in ref.records:
         np.testing.assert_array_equal(dev[name], ref[name])
+
+
+@pytest.mark.parametrize("problem", ["quad_diag", "quad_full", "linreg", "linreg_gauss", "rff", "sde"])
+def test_no_device_sync_per_step(fake_cupy, problem):
+    """A GPU stalls at every device → host transfer; between records the stepping loops must
+    not make any: the count of synchronizations does not grow with the number of steps."""
+    import fake_device
+
+    from sgdsim.theory.langevin import UnderdampedLangevin
+    from sgdsim.theory.sde import baoab
+
+    def run(steps):
+        fake_device.SYNCS[0] = 0
+        if problem == "sde":
+            model = UnderdampedLangevin.thermal([1.0, 2.0], 1.0, 1.0)
+            baoab(model, dt=0.1, steps=steps, replicas=8, seed=0, every=steps, record=("x", "dist2"),
+                  backend="cupy")  # fmt: skip
+            return fake_device.SYNCS[0]
+        if problem.startswith("quad"):
+            p = sg.Quadratic.from_eigenvalues([2.0, 1.0], noise=sg.LabelNoise(0.5))
+            if problem == "quad_full":
+                p = sg.Quadratic([[2.0, 0.3], [0.3, 1.0]], noise=sg.AdditiveNoise([[1.0, 0.2], [0.2, 1.0]]))
+            kw = {}
+        elif problem.startswith("linreg"):
+            p = sg.LinearRegression.synthetic(n=64, dim=3, seed=0)
+            kw = dict(batch_size=8, sampling="gaussian" if problem == "linreg_gauss" else None)
+        else:
+            p = sg.GaussianRandomPotential(dim=3, n_features=16, lengthscale=1.0, noise_std=0.1)
+            kw = {}
+        sg.simulate(p, sg.sgd(0.05, momentum=0.5), steps=steps, replicas=8, every=steps,
+                    record=("loss", "dist2", "step2", "velocity2"), backend="cupy", progress=False,
+                    **kw)  # fmt: skip
+        return fake_device.SYNCS[0]
+
+    assert run(5) == run(60)

@@ -45,6 +45,12 @@ class ArrayRunner:
         if spec.buf0 is not None:  # a given buffer: step 0 is an ordinary momentum step
             self.opt_state = self.opt_state._replace(buf=xp.asarray(spec.buf0, dtype=self.dtype), count=1)
         r = self.theta.shape[0]
+        # host-side facts that select code paths: deciding them from device arrays each step
+        # would synchronize the GPU every step
+        host = low.arrays
+        self._noisy = bool(np.any(host["std"] > 0)) if "std" in host else False
+        self._noise_std = float(host["std"][0]) if self.kind == "rff" else 0.0
+        self._has_chol = bool(np.any(host["chol"])) if "chol" in host else False
         self.rng = CounterRNG(spec.seed, r, xp)
         # divergence steps live on the device during a chunk (no host sync per step) and are
         # copied to the host copy ``div_step`` at records and at the end of every chunk
@@ -69,7 +75,7 @@ class ArrayRunner:
         xp, a = self.xp, self.a
         if self.kind == "quad_diag":
             g = a["a"] * (th - a["zstar"])
-            if bool((a["std"] > 0).any()):
+            if self._noisy:
                 g = g + a["std"] * self.rng.normal(th.shape[1])
             return g
         if self.kind == "quad_full":
@@ -78,7 +84,7 @@ class ArrayRunner:
             return self._rff_grad(th)
         if self.kind == "custom":
             g = xp.asarray(self.spec.lowered.problem.grad_batch(th))
-            return g + self._noise(a["chol"]) if bool(a["chol"].any()) else g
+            return g + self._noise(a["chol"]) if self._has_chol else g
         x, y = a["X"], a["y"]
         n = x.shape[0]
         if self.kind == "linreg_gauss":
@@ -102,7 +108,7 @@ class ArrayRunner:
         xp, a = self.xp, self.a
         s = -a["amp"] * xp.sin(self._rff_phases(th))
         g = xp.einsum("rm,rmd->rd", s, a["W"]) if a["W"].ndim == 3 else s @ a["W"]
-        std = float(a["std"][0])
+        std = self._noise_std
         return g + std * self.rng.normal(th.shape[1]) if std > 0 else g
 
     def _batch_indices(self, reps: int, n: int):

@@ -64,6 +64,8 @@ class CounterRNG:
         m = (self.bits(n) >> xp.uint64(32)) * hi
         low = m & xp.uint64(0xFFFFFFFF)
         threshold = (2**32 - upper) % upper
+        if threshold == 0:  # upper is a power of two: nothing to reject (and no device sync)
+            return (m >> xp.uint64(32)).astype(xp.int64)
         bad = low < xp.uint64(threshold)
         while bool(bad.any()):  # probability < upper / 2**32 per draw
             redraw = (self.bits(n) >> xp.uint64(32)) * hi
