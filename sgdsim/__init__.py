@@ -1,6 +1,6 @@
 """sgdsim: simulation and theory sandbox for the dynamics of stochastic gradient descent."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from sgdsim import (
     _numba_cache,  # noqa: F401  (first: stamps the kernel caches, see its docstring)
