@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import xarray as xr
 
 from sgdsim import __version__
+from sgdsim._progress import chunks
 from sgdsim._validation import check_choice, check_int, check_positive
 from sgdsim.backends import get_backend
 from sgdsim.backends.base import OBSERVABLES, Records, RunSpec
@@ -211,37 +211,15 @@ def _resolve_nudge(opt: SGD, problem, lowered: Lowered) -> SGD:
     return opt.with_nudge_basis(lowered.to_kernel(basis.T).T)
 
 
-def _chunk_length(steps: int, work: float, show: bool) -> int:
-    """Steps per kernel call: one call for small runs (each call costs ~1 ms), else ~100 chunks
-    so the progress bar moves and divergence stops the run early."""
-    if work < 5e7 and not show:
-        return max(steps, 1)
-    return max(1, math.ceil(steps / 100))
-
-
 def _run_chunks(runner, lrs, rec, steps, work, progress, on_divergence) -> str:
-    show = progress if progress is not None else work >= 2e9
-    bar = None
-    if show:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=steps, desc="simulate", unit="step", leave=False)
+    """Advance in pieces (a progress bar on long runs); divergence can end the run early."""
     status = "ok"
-    chunk = _chunk_length(steps, work, bool(show))
-    try:
-        if steps == 0:
-            runner.advance(0, lrs[:0], rec)
-        for t0 in range(0, steps, chunk):
-            runner.advance(t0, lrs[t0 : t0 + chunk], rec)
-            if bar is not None:
-                bar.update(min(chunk, steps - t0))
-            if np.any(runner.div_step >= 0):
-                status = "diverged"
-                if on_divergence in ("raise", "stop"):
-                    break
-    finally:
-        if bar is not None:
-            bar.close()
+    for t0, n in chunks(steps, work, progress, desc="simulate"):
+        runner.advance(t0, lrs[t0 : t0 + n], rec)
+        if np.any(runner.div_step >= 0):
+            status = "diverged"
+            if on_divergence in ("raise", "stop"):
+                break
     if status == "diverged" and on_divergence == "stop":
         first = int(runner.div_step[runner.div_step >= 0].min())
         for arr in rec.arrays.values():

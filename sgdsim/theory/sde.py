@@ -46,6 +46,7 @@ import scipy.linalg as sla
 from numba import njit, prange
 from numba.core.registry import CPUDispatcher
 
+from sgdsim._progress import chunks
 from sgdsim._rng import fill_standard_normal, normal_lanes, replica_states
 from sgdsim._validation import (
     as_float_array,
@@ -151,16 +152,17 @@ def _ou(v, c, noise, z):
 
 # --- one path of each scheme (shared by the cached built-in and the user-gradient kernels) ----
 @njit(inline="always")  # Numba-IR inlining keeps the caller cacheable with a function argument
-def _em_path(grad, p, x, s, dt, steps, every, c, nd, nf, diag, n_pos, r, rec_x, rec_v, rec_s,
-             codes):  # fmt: skip
-    """EM for one path with drift ``−grad``; ``x`` (state) is updated in place."""
+def _em_path(grad, p, x, x0, s, dt, steps, every, k0, c, nd, nf, diag, n_pos, r, rec_x, rec_v,
+             rec_s, codes):  # fmt: skip
+    """EM for one path with drift ``−grad``; ``x`` (state) is updated in place. ``x0``: the
+    run's initial positions; ``k0``: record index of this piece's first step (0: run start)."""
     n = x.size
     g = np.empty(n)
     z = np.empty(n)
-    x0 = x[:n_pos].copy()
-    _record(0, r, x[:n_pos], x[n_pos:], x0, rec_x, rec_v, rec_s, codes)
+    if k0 == 0:
+        _record(0, r, x[:n_pos], x[n_pos:], x0, rec_x, rec_v, rec_s, codes)
     cnt = 0
-    kr = 0
+    kr = k0
     for _ in range(steps):
         grad(x, p, g)
         fill_standard_normal(s, z)  # all of this step's normals, in stream order
@@ -175,18 +177,19 @@ def _em_path(grad, p, x, s, dt, steps, every, c, nd, nf, diag, n_pos, r, rec_x, 
 
 
 @njit(inline="always")
-def _baoab_path(grad, p, x, v, s, dt, steps, every, c, nd, nf, diag, r, rec_x, rec_v, rec_s,
-                codes):  # fmt: skip
-    """BAOAB for one path, any gradient, any noise factor: vector sub-steps B, A, O, A, B."""
+def _baoab_path(grad, p, x, v, x0, s, dt, steps, every, k0, c, nd, nf, diag, r, rec_x, rec_v,
+                rec_s, codes):  # fmt: skip
+    """BAOAB for one path, any gradient, any noise factor: vector sub-steps B, A, O, A, B.
+    ``x0``, ``k0`` as in :func:`_em_path`."""
     n = x.size
     g = np.empty(n)
     z = np.empty(n)
-    x0 = x.copy()
     h = 0.5 * dt
     grad(x, p, g)
-    _record(0, r, x, v, x0, rec_x, rec_v, rec_s, codes)
+    if k0 == 0:
+        _record(0, r, x, v, x0, rec_x, rec_v, rec_s, codes)
     cnt = 0
-    kr = 0
+    kr = k0
     for _ in range(steps):
         fill_standard_normal(s, z)  # all of this step's normals, in stream order
         for i in range(n):
@@ -213,8 +216,8 @@ def _lanes_for(d: int) -> int:
 
 
 @njit(cache=True, fastmath=_FASTMATH)
-def _baoab_separable_block(kd, xs, X, V, states, r0, lanes, dt, steps, every, c, nd, rec_x, rec_v,
-                           rec_s, codes):  # fmt: skip
+def _baoab_separable_block(kd, xs, X, V, X0, states, r0, lanes, dt, steps, every, k0, c, nd, rec_x,
+                           rec_v, rec_s, codes):  # fmt: skip
     """BAOAB for paths ``r0 … r0+m−1`` when K and the noise are diagonal, the paths as SIMD lanes.
 
     Per step and coordinate ``i``: every path draws its next normal from its own stream
@@ -228,23 +231,25 @@ def _baoab_separable_block(kd, xs, X, V, states, r0, lanes, dt, steps, every, c,
     # vectorizer downstream: 2.2× slower)
     x = np.empty((n, m))
     v = np.empty((n, m))
+    x0 = np.empty((n, m))
     S = np.empty((4, m), dtype=np.uint64)
     for j in range(m):
         for i in range(n):
             x[i, j] = X[r0 + j, i]
             v[i, j] = V[r0 + j, i]
+            x0[i, j] = X0[r0 + j, i]
         for w in range(4):
             S[w, j] = states[r0 + j, w]
-    x0 = x.copy()
     z = np.empty(m)
     u_buf = np.empty(m)
     layer_buf = np.empty(m, dtype=np.int64)
     s_tmp = np.empty(4, dtype=np.uint64)
     h = 0.5 * dt
-    for j in range(m):
-        _record(0, r0 + j, x[:, j], v[:, j], x0[:, j], rec_x, rec_v, rec_s, codes)
+    if k0 == 0:
+        for j in range(m):
+            _record(0, r0 + j, x[:, j], v[:, j], x0[:, j], rec_x, rec_v, rec_s, codes)
     cnt = 0
-    kr = 0
+    kr = k0
     for _ in range(steps):
         for i in range(n):
             normal_lanes(S, z, u_buf, layer_buf, s_tmp)
@@ -271,54 +276,58 @@ def _baoab_separable_block(kd, xs, X, V, states, r0, lanes, dt, steps, every, c,
 
 
 @njit(cache=True, parallel=True)
-def _em_linear(p, X, states, dt, steps, every, c, nd, nf, diag, n_pos, rec_x, rec_v, rec_s, codes):
+def _em_linear(p, X, X0, states, dt, steps, every, k0, c, nd, nf, diag, n_pos, rec_x, rec_v, rec_s,
+               codes):  # fmt: skip
     for r in prange(X.shape[0]):
-        _em_path(_grad_dense, p, X[r], states[r], dt, steps, every, c, nd, nf, diag, n_pos,
-                 r, rec_x, rec_v, rec_s, codes)  # fmt: skip
+        _em_path(_grad_dense, p, X[r], X0[r], states[r], dt, steps, every, k0, c, nd, nf, diag,
+                 n_pos, r, rec_x, rec_v, rec_s, codes)  # fmt: skip
 
 
 @njit(parallel=True)
-def _em_user(grad, X, states, dt, steps, every, c, nd, nf, diag, n_pos, rec_x, rec_v, rec_s, codes):
+def _em_user(grad, X, X0, states, dt, steps, every, k0, c, nd, nf, diag, n_pos, rec_x, rec_v, rec_s,
+             codes):  # fmt: skip
     p = np.zeros(1)
     for r in prange(X.shape[0]):
-        _em_path(grad, p, X[r], states[r], dt, steps, every, c, nd, nf, diag, n_pos,
+        _em_path(grad, p, X[r], X0[r], states[r], dt, steps, every, k0, c, nd, nf, diag, n_pos,
                  r, rec_x, rec_v, rec_s, codes)  # fmt: skip
 
 
 @njit(cache=True, parallel=True, fastmath=_FASTMATH)
-def _baoab_quadratic(lanes, kd, p, xs, X, V, states, dt, steps, every, c, nd, nf, diag,
+def _baoab_quadratic(lanes, kd, p, xs, X, V, X0, states, dt, steps, every, k0, c, nd, nf, diag,
                      rec_x, rec_v, rec_s, codes):  # fmt: skip
     """``lanes > 0``: the separable kernel in blocks of that many paths; else the general one."""
     if lanes > 0:
         for b in prange((X.shape[0] + lanes - 1) // lanes):
-            _baoab_separable_block(kd, xs, X, V, states, b * lanes, lanes, dt, steps, every, c,
-                                   nd, rec_x, rec_v, rec_s, codes)  # fmt: skip
+            _baoab_separable_block(kd, xs, X, V, X0, states, b * lanes, lanes, dt, steps, every,
+                                   k0, c, nd, rec_x, rec_v, rec_s, codes)  # fmt: skip
         return
     for r in prange(X.shape[0]):
-        _baoab_path(_grad_dense, p, X[r], V[r], states[r], dt, steps, every, c, nd, nf, diag,
-                    r, rec_x, rec_v, rec_s, codes)  # fmt: skip
+        _baoab_path(_grad_dense, p, X[r], V[r], X0[r], states[r], dt, steps, every, k0, c, nd, nf,
+                    diag, r, rec_x, rec_v, rec_s, codes)  # fmt: skip
 
 
 @njit(parallel=True)
-def _baoab_user(grad, X, V, states, dt, steps, every, c, nd, nf, diag, rec_x, rec_v, rec_s, codes):
+def _baoab_user(grad, X, V, X0, states, dt, steps, every, k0, c, nd, nf, diag, rec_x, rec_v, rec_s,
+                codes):  # fmt: skip
     p = np.zeros(1)
     for r in prange(X.shape[0]):
-        _baoab_path(grad, p, X[r], V[r], states[r], dt, steps, every, c, nd, nf, diag,
+        _baoab_path(grad, p, X[r], V[r], X0[r], states[r], dt, steps, every, k0, c, nd, nf, diag,
                     r, rec_x, rec_v, rec_s, codes)  # fmt: skip
 
 
 @njit(cache=True, parallel=True)
-def _exact_kernel(E, nf, xs, X, states, steps, every, n_pos, rec_x, rec_v, rec_s, codes):
+def _exact_kernel(E, nf, xs, X, X0, states, steps, every, k0, n_pos, rec_x, rec_v, rec_s, codes):
     n = X.shape[1]
     for r in prange(X.shape[0]):
         x = X[r]
+        x0 = X0[r]
         s = states[r]
         y = np.empty(n)
         z = np.empty(n)
-        x0 = x[:n_pos].copy()
-        _record(0, r, x[:n_pos], x[n_pos:], x0, rec_x, rec_v, rec_s, codes)
+        if k0 == 0:
+            _record(0, r, x[:n_pos], x[n_pos:], x0, rec_x, rec_v, rec_s, codes)
         cnt = 0
-        kr = 0
+        kr = k0
         for _ in range(steps):
             fill_standard_normal(s, z)  # all of this step's normals, in stream order
             for i in range(n):
@@ -506,6 +515,7 @@ def euler_maruyama(
     record: str | Sequence[str] = ("x",),
     backend: str = "numba",
     dtype: str = "float64",
+    progress: bool | None = None,
 ) -> SDEPaths:
     """Euler–Maruyama ``x ← x + h f(x) + √h G ξ`` (``GGᵀ = 2D``) for an ensemble of paths.
 
@@ -538,6 +548,8 @@ def euler_maruyama(
     dtype : {"float64", "float32"}
         Arithmetic precision; float32 on the array backends only (precision loss:
         :mod:`sgdsim.theory.sde_array`). Records and results are float64.
+    progress : bool, optional
+        Show a progress bar (default: only for long runs, ≳ 2e9 coordinate updates).
     """
     dt, steps, R, every, n_rec = _common(dt, steps, replicas, every)
     xp, ftype = _namespace(backend, dtype)
@@ -568,21 +580,25 @@ def euler_maruyama(
         f = _adapt_grad(model) if xp is None else _batched_grad(xp, model, X.astype(ftype))
     nd, nf, diag = _noise_factor(2.0 * D * dt)
     rec_x, rec_v, rec_s, codes, scal = _records(record, n_rec, R, d, second)
+    pieces = chunks(steps, R * steps * n, progress, desc="euler_maruyama", multiple_of=every,
+                    split_long=False)
     if xp is not None:
         field = sde_array.linear_field(xp, lin.A, lin.x_star, ftype) if linear else f
         recs = sde_array.Records(xp, rec_x, rec_v, rec_s, codes, every)
         X = _to_host(sde_array.run_em(xp, xp.asarray(X, dtype=ftype), d, lambda Y: -field(Y),
-                                      sde_array.noise_map(xp, nd, nf, diag, ftype), dt, steps, seed,
-                                      recs)).astype(np.float64)  # fmt: skip
+                                      sde_array.noise_map(xp, nd, nf, diag, ftype), dt, pieces,
+                                      seed, recs)).astype(np.float64)  # fmt: skip
     else:
         ones = np.ones(n)
         states = replica_states(seed, R)
-        if linear:
-            _em_linear(_pack_linear(lin.A, lin.x_star), X, states, dt, steps, every, ones, nd, nf,
-                       diag, d, rec_x, rec_v, rec_s, codes)  # fmt: skip
-        else:
-            _em_user(f, X, states, dt, steps, every, ones, nd, nf, diag, d,
-                     rec_x, rec_v, rec_s, codes)  # fmt: skip
+        X0 = X[:, :d].copy()
+        for start, k in pieces:
+            if linear:
+                _em_linear(_pack_linear(lin.A, lin.x_star), X, X0, states, dt, k, every,
+                           start // every, ones, nd, nf, diag, d, rec_x, rec_v, rec_s, codes)  # fmt: skip
+            else:
+                _em_user(f, X, X0, states, dt, k, every, start // every, ones, nd, nf, diag, d,
+                         rec_x, rec_v, rec_s, codes)  # fmt: skip
     V = X[:, d:].copy() if second else None
     return _pack_result("euler_maruyama", dt, every, n_rec, rec_x, rec_v, rec_s, scal,
                         X[:, :d].copy(), V)  # fmt: skip
@@ -611,6 +627,7 @@ def baoab(
     record: str | Sequence[str] = ("x",),
     backend: str = "numba",
     dtype: str = "float64",
+    progress: bool | None = None,
 ) -> SDEPaths:
     """BAOAB splitting for ``dx = v dt, dv = −∇U(x)dt − Γv dt + √(2D_v) dW`` (weak order 2).
 
@@ -631,8 +648,8 @@ def baoab(
         ``Γ`` for a gradient model.
     velocity_diffusion : scalar, (d,) or (d, d)
         ``D_v`` for a gradient model (``Γ kT`` at temperature ``kT`` and unit mass).
-    every, record, backend, dtype : as in :func:`euler_maruyama` (``"x"`` positions, ``"v"``
-        velocities).
+    every, record, backend, dtype, progress : as in :func:`euler_maruyama` (``"x"`` positions,
+        ``"v"`` velocities).
     """
     dt, steps, R, every, n_rec = _common(dt, steps, replicas, every)
     xp, ftype = _namespace(backend, dtype)
@@ -655,23 +672,27 @@ def baoab(
     c, sig_o = _o_step(m.friction, m.velocity_diffusion, dt)
     nd, nf, diag = _noise_factor(sig_o)
     rec_x, rec_v, rec_s, codes, scal = _records(record, n_rec, R, d, True)
+    pieces = chunks(steps, R * steps * d, progress, desc="baoab", multiple_of=every,
+                    split_long=False)
     if xp is not None:
         force = sde_array.linear_field(xp, m.K, m.x_star, ftype) if f is None else f
         recs = sde_array.Records(xp, rec_x, rec_v, rec_s, codes, every)
         Xd, Vd = sde_array.run_baoab(xp, xp.asarray(X, dtype=ftype), xp.asarray(V, dtype=ftype), force,
-                                     c, sde_array.noise_map(xp, nd, nf, diag, ftype), dt, steps,
+                                     c, sde_array.noise_map(xp, nd, nf, diag, ftype), dt, pieces,
                                      seed, recs)  # fmt: skip
         return _pack_result("baoab", dt, every, n_rec, rec_x, rec_v, rec_s, scal,
                             _to_host(Xd).astype(np.float64), _to_host(Vd).astype(np.float64))  # fmt: skip
     states = replica_states(seed, R)
-    if f is None:
-        lanes = _lanes_for(d) if diag and _is_diagonal(m.K) else 0
-        _baoab_quadratic(lanes, np.diag(m.K).copy(), _pack_linear(m.K, m.x_star), m.x_star,
-                         X, V, states, dt, steps, every, c, nd, nf, diag,
-                         rec_x, rec_v, rec_s, codes)  # fmt: skip
-    else:
-        _baoab_user(f, X, V, states, dt, steps, every, c, nd, nf, diag,
-                    rec_x, rec_v, rec_s, codes)  # fmt: skip
+    X0 = X.copy()
+    lanes = _lanes_for(d) if f is None and diag and _is_diagonal(m.K) else 0
+    for start, k in pieces:
+        if f is None:
+            _baoab_quadratic(lanes, np.diag(m.K).copy(), _pack_linear(m.K, m.x_star), m.x_star,
+                             X, V, X0, states, dt, k, every, start // every, c, nd, nf, diag,
+                             rec_x, rec_v, rec_s, codes)  # fmt: skip
+        else:
+            _baoab_user(f, X, V, X0, states, dt, k, every, start // every, c, nd, nf, diag,
+                        rec_x, rec_v, rec_s, codes)  # fmt: skip
     return _pack_result("baoab", dt, every, n_rec, rec_x, rec_v, rec_s, scal, X, V)
 
 
@@ -688,6 +709,7 @@ def exact_ou(
     record: str | Sequence[str] = ("x",),
     backend: str = "numba",
     dtype: str = "float64",
+    progress: bool | None = None,
 ) -> SDEPaths:
     """Exact OU transition ``y ← e^{−Ah} y + N(0, Σ(h))``, ``y = x − x*`` (exact in law, any h).
 
@@ -716,13 +738,18 @@ def exact_ou(
     if diag:
         nf = np.diag(nd)
     rec_x, rec_v, rec_s, codes, scal = _records(record, n_rec, R, d, second)
+    pieces = chunks(steps, R * steps * X.shape[1], progress, desc="exact_ou", multiple_of=every,
+                    split_long=False)
     if xp is not None:
         recs = sde_array.Records(xp, rec_x, rec_v, rec_s, codes, every)
         X = _to_host(sde_array.run_exact_ou(xp, xp.asarray(X, dtype=ftype), d, E, nf, lin.x_star,
-                                            steps, seed, recs)).astype(np.float64)  # fmt: skip
+                                            pieces, seed, recs)).astype(np.float64)  # fmt: skip
     else:
         states = replica_states(seed, R)
-        _exact_kernel(E, nf, lin.x_star, X, states, steps, every, d, rec_x, rec_v, rec_s, codes)
+        X0 = X[:, :d].copy()
+        for start, k in pieces:
+            _exact_kernel(E, nf, lin.x_star, X, X0, states, k, every, start // every, d,
+                          rec_x, rec_v, rec_s, codes)  # fmt: skip
     V = X[:, d:].copy() if second else None
     return _pack_result("exact_ou", dt, every, n_rec, rec_x, rec_v, rec_s, scal,
                         X[:, :d].copy(), V)  # fmt: skip

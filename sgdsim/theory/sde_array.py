@@ -20,7 +20,7 @@ law, not bitwise. Records go to host arrays as they are taken (one device-to-hos
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -59,6 +59,15 @@ class Records:
         return step // self.every if step % self.every == 0 else None
 
 
+Pieces = Iterable[tuple[int, int]]  # (first step, number of steps): sgdsim._progress.chunks
+
+
+def _steps(pieces: Pieces) -> Iterator[int]:
+    """Step numbers 1, 2, … of a run given in pieces (advancing a progress bar between them)."""
+    for start, n in pieces:
+        yield from range(start + 1, start + n + 1)
+
+
 def noise_map(xp, nd: np.ndarray, nf: np.ndarray, diag: bool, dtype=np.float64) -> Callable:
     """``z ↦ z Nᵀ`` row-wise for the factor ``N = diag(nd)`` if ``diag`` else ``nf``."""
     if diag:
@@ -83,7 +92,7 @@ def _normals(rng: CounterRNG, n: int, dtype):
     return z if z.dtype == dtype else z.astype(dtype)
 
 
-def run_em(xp, X, d: int, drift: Callable, noise: Callable, dt: float, steps: int, seed: int,
+def run_em(xp, X, d: int, drift: Callable, noise: Callable, dt: float, pieces: Pieces, seed: int,
            records: Records):  # fmt: skip
     """Euler–Maruyama ``X ← X + dt·f(X) + N ξ`` on the state ``X`` (R, n), positions first
     (``d`` of them; the rest are velocities). Returns the final state (device array)."""
@@ -92,7 +101,7 @@ def run_em(xp, X, d: int, drift: Callable, noise: Callable, dt: float, steps: in
     second = n > d
     dt = X.dtype.type(dt)
     records.take(0, X[:, :d], X[:, d:] if second else None)
-    for step in range(1, steps + 1):
+    for step in _steps(pieces):
         X += dt * drift(X)
         X += noise(_normals(rng, n, X.dtype))
         k = records.due(step)
@@ -101,7 +110,7 @@ def run_em(xp, X, d: int, drift: Callable, noise: Callable, dt: float, steps: in
     return X
 
 
-def run_baoab(xp, X, V, force: Callable, c, noise: Callable, dt: float, steps: int, seed: int,
+def run_baoab(xp, X, V, force: Callable, c, noise: Callable, dt: float, pieces: Pieces, seed: int,
               records: Records):  # fmt: skip
     """BAOAB on positions ``X`` and velocities ``V`` (R, d) with ``force(X) = ∇U(X)`` row-wise,
     O-step decay ``c`` (d,) and noise map ``noise``. Returns the final ``(X, V)``."""
@@ -110,7 +119,7 @@ def run_baoab(xp, X, V, force: Callable, c, noise: Callable, dt: float, steps: i
     h = X.dtype.type(0.5 * dt)
     G = force(X)
     records.take(0, X, V)
-    for step in range(1, steps + 1):
+    for step in _steps(pieces):
         V -= h * G  # B
         X += h * V  # A
         V *= c  # O: e^{−Γh} v + N(0, Σ_O)
@@ -124,7 +133,7 @@ def run_baoab(xp, X, V, force: Callable, c, noise: Callable, dt: float, steps: i
     return X, V
 
 
-def run_exact_ou(xp, X, d: int, E: np.ndarray, nf: np.ndarray, x_star: np.ndarray, steps: int,
+def run_exact_ou(xp, X, d: int, E: np.ndarray, nf: np.ndarray, x_star: np.ndarray, pieces: Pieces,
                  seed: int, records: Records):  # fmt: skip
     """The exact OU transition ``Y ← Y Eᵀ + ξ Nᵀ`` on ``Y = X − x*`` (R, n), positions first."""
     rng = CounterRNG(seed, X.shape[0], xp, spawn_key=_SPAWN_KEY)
@@ -135,7 +144,7 @@ def run_exact_ou(xp, X, d: int, E: np.ndarray, nf: np.ndarray, x_star: np.ndarra
     second = n > d
     Y = X - xs
     records.take(0, X[:, :d], X[:, d:] if second else None)
-    for step in range(1, steps + 1):
+    for step in _steps(pieces):
         Y = Y @ e_t + _normals(rng, n, X.dtype) @ n_t
         k = records.due(step)
         if k is not None:

@@ -505,3 +505,22 @@ def test_bad_input(ou3, coupled):
         scheme_transition("rk4", ou3, 0.1)
     with pytest.raises(ValueError, match="unstable"):
         scheme_stationary_covariance("euler_maruyama", ou3, 5.0)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("method", ["euler_maruyama", "baoab", "exact_ou", "baoab_separable"])
+def test_pieces_with_a_progress_bar_equal_one_call(coupled, method, backend, capsys):
+    """progress=True runs in ~100 kernel calls (each a multiple of the record interval): the
+    records and final state equal one uninterrupted call bit for bit."""
+    model = coupled
+    if method == "baoab_separable":
+        model, method = UnderdampedLangevin.thermal([1.0, 3.0], 0.5, 1.0), "baoab"
+    fn = {"euler_maruyama": euler_maruyama, "baoab": baoab, "exact_ou": exact_ou}[method]
+    kw = dict(dt=0.1, steps=250, replicas=5, seed=40, x0=[1.0, 2.0], every=4,
+              record=("x", "v", "dist2", "x2", "v2"), backend=backend)  # fmt: skip
+    one = fn(model, progress=False, **kw)
+    pieces = fn(model, progress=True, **kw)
+    assert method in capsys.readouterr().err  # the bar was drawn (tqdm writes to stderr)
+    for name in one.records:
+        np.testing.assert_array_equal(pieces[name], one[name])
+    np.testing.assert_array_equal(pieces.final_x, one.final_x)
