@@ -153,3 +153,17 @@ def test_no_device_sync_per_step(fake_cupy, problem):
         return fake_device.SYNCS[0]
 
     assert run(5) == run(60)
+
+
+def test_cupy_sde_on_a_random_potential(fake_cupy):
+    from sgdsim.theory.sde import baoab
+
+    pot = sg.GaussianRandomPotential(dim=3, n_features=32, lengthscale=1.0, seed=1)
+    kw = dict(dt=0.05, steps=30, replicas=6, seed=2, friction=1.0, velocity_diffusion=0.5, every=10,
+              record=("x", "v2"))  # fmt: skip
+    ref, dev = baoab(pot, backend="numpy", **kw), baoab(pot, backend="cupy", **kw)
+    for name in ref.records:
+        np.testing.assert_array_equal(dev[name], ref[name])
+    toy = sg.CustomProblem(dim=3, grad=lambda th: th)
+    with pytest.raises(ValueError, match="runs on the host"):
+        baoab(toy, backend="cupy", **kw)

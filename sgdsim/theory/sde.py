@@ -57,6 +57,8 @@ from sgdsim._validation import (
 )
 from sgdsim.backends import array_namespace
 from sgdsim.backends.array_backend import _to_host
+from sgdsim.problems import CustomProblem, LinearRegression, Quadratic
+from sgdsim.problems.random_potential import GaussianRandomPotential, rff_grad_into
 from sgdsim.theory import sde_array
 from sgdsim.theory.langevin import LinearSDE, UnderdampedLangevin, _matrix_or_diag
 
@@ -284,9 +286,8 @@ def _em_linear(p, X, X0, states, dt, steps, every, k0, c, nd, nf, diag, n_pos, r
 
 
 @njit(parallel=True)
-def _em_user(grad, X, X0, states, dt, steps, every, k0, c, nd, nf, diag, n_pos, rec_x, rec_v, rec_s,
-             codes):  # fmt: skip
-    p = np.zeros(1)
+def _em_user(grad, p, X, X0, states, dt, steps, every, k0, c, nd, nf, diag, n_pos, rec_x, rec_v,
+             rec_s, codes):  # fmt: skip
     for r in prange(X.shape[0]):
         _em_path(grad, p, X[r], X0[r], states[r], dt, steps, every, k0, c, nd, nf, diag, n_pos,
                  r, rec_x, rec_v, rec_s, codes)  # fmt: skip
@@ -307,9 +308,8 @@ def _baoab_quadratic(lanes, kd, p, xs, X, V, X0, states, dt, steps, every, k0, c
 
 
 @njit(parallel=True)
-def _baoab_user(grad, X, V, X0, states, dt, steps, every, k0, c, nd, nf, diag, rec_x, rec_v, rec_s,
-                codes):  # fmt: skip
-    p = np.zeros(1)
+def _baoab_user(grad, p, X, V, X0, states, dt, steps, every, k0, c, nd, nf, diag, rec_x, rec_v,
+                rec_s, codes):  # fmt: skip
     for r in prange(X.shape[0]):
         _baoab_path(grad, p, X[r], V[r], X0[r], states[r], dt, steps, every, k0, c, nd, nf, diag,
                     r, rec_x, rec_v, rec_s, codes)  # fmt: skip
@@ -342,6 +342,15 @@ def _exact_kernel(E, nf, xs, X, X0, states, steps, every, k0, n_pos, rec_x, rec_
                 cnt = 0
                 kr += 1
                 _record(kr, r, x[:n_pos], x[n_pos:], x0, rec_x, rec_v, rec_s, codes)
+
+
+@njit(cache=True)
+def _grad_rff(x, p, out):
+    """A shared random-feature potential's gradient; ``p = [M, d, W (row-major), b, amp]``."""
+    m = int(p[0])
+    d = int(p[1])
+    w_end = 2 + m * d
+    rff_grad_into(x, p[2:w_end].reshape((m, d)), p[w_end : w_end + m], p[w_end + m : w_end + 2 * m], out)
 
 
 _USER_ADAPTERS: dict = {}
@@ -459,6 +468,38 @@ def _namespace(backend: str, dtype: str):
     return xp, np.dtype(dtype)
 
 
+_PROBLEMS = (Quadratic, LinearRegression, GaussianRandomPotential, CustomProblem)
+
+
+def _problem_gradient(problem, xp) -> tuple[Callable | None, np.ndarray, tuple | None]:
+    """An sgdsim problem as the integrators' potential ``U = L``: ``(grad, p, linear)``.
+
+    Quadratics and least squares have a linear gradient ``H(θ − θ*)``: ``linear = (H, θ*)``
+    (they run as the linear models, exactly). A shared random-feature potential and a
+    :class:`CustomProblem` give a gradient: the kernels' in-place ``f(x, p, out)`` with its
+    parameters ``p`` for Numba, a whole-ensemble function for the array backends. Only the
+    landscape is used: the SDE's own noise replaces the problem's gradient noise.
+    """
+    if isinstance(problem, Quadratic):
+        return None, np.zeros(1), (problem.hessian_matrix(), np.asarray(problem.minimum, float))
+    if isinstance(problem, LinearRegression):
+        return None, np.zeros(1), (problem.hessian_matrix(), problem.solution)
+    if isinstance(problem, GaussianRandomPotential):
+        if problem.per_replica:
+            raise ValueError("a per-replica GaussianRandomPotential has one field per replica; the "
+                             "SDE integrators take one potential (use per_replica=False)")
+        if xp is None:
+            m, d = problem.W.shape
+            return _grad_rff, np.concatenate([[m, d], problem.W.ravel(), problem.b, problem.amp]), None
+        return sde_array.rff_field(xp, problem.W, problem.b, problem.amp), np.zeros(1), None
+    # CustomProblem
+    if xp is None:
+        return _adapt_grad(problem.grad), np.zeros(1), None
+    if xp is not np:
+        raise ValueError("a CustomProblem's gradient runs on the host: use backend='numpy' or 'numba'")
+    return problem.grad_batch, np.zeros(1), None
+
+
 def _batched_grad(xp, grad: Callable, X: np.ndarray) -> Callable:
     """A user gradient for the array backends: called on the whole ensemble, (R, d) → (R, d)."""
     if not callable(grad):
@@ -524,12 +565,15 @@ def euler_maruyama(
 
     Parameters
     ----------
-    model : LinearSDE, UnderdampedLangevin or gradient function
+    model : LinearSDE, UnderdampedLangevin, an sgdsim problem, or a gradient function
         ``f(x) = −A(x − x*)``; for an :class:`UnderdampedLangevin` the phase-space linear SDE
         (state ``(x, v)``); for a gradient, ``f = −∇U`` and ``diffusion`` is required. The
         gradient is an njit ``grad(x) -> array`` of one path (shape (d,)) on ``backend="numba"``,
         and a whole-ensemble array function ``grad(X)`` (shape (replicas, d)) on the array
-        backends.
+        backends. A problem (``Quadratic``, ``LinearRegression``, a shared
+        ``GaussianRandomPotential``, ``CustomProblem``) is the potential ``U = L`` (its own
+        gradient noise is not used; ``diffusion`` sets the SDE's); quadratics run as the exact
+        linear model, ``x0`` defaults to their minimum (0 for the others).
     dt, steps, replicas, seed : time step, number of steps, number of paths, integer seed.
     x0 : (d,) or (replicas, d), optional
         Initial positions (default ``x*``, or 0 for a gradient model).
@@ -553,6 +597,16 @@ def euler_maruyama(
     """
     dt, steps, R, every, n_rec = _common(dt, steps, replicas, every)
     xp, ftype = _namespace(backend, dtype)
+    pgrad = None
+    if isinstance(model, _PROBLEMS):
+        g, gp, lin_p = _problem_gradient(model, xp)
+        if diffusion is None:
+            raise ValueError("with an sgdsim problem as the potential, pass `diffusion` (the SDE's D)")
+        if lin_p is not None:  # exactly the OU process dx = −H(x − θ*)dt + √(2D) dW
+            model, diffusion = LinearSDE(lin_p[0], diffusion, lin_p[1]), None
+        else:
+            pgrad = (g, gp)
+            x0 = np.zeros(model.dim) if x0 is None else x0
     second = isinstance(model, UnderdampedLangevin)
     linear = isinstance(model, (LinearSDE, UnderdampedLangevin))
     if linear:
@@ -577,7 +631,11 @@ def euler_maruyama(
         d = n = x0a.shape[-1]
         X = _initial("x0", x0a, R, n, np.zeros(n))
         D = check_psd("diffusion", _matrix_or_diag("diffusion", diffusion, n))
-        f = _adapt_grad(model) if xp is None else _batched_grad(xp, model, X.astype(ftype))
+        if pgrad is not None:
+            f, fp = pgrad
+        else:
+            f = _adapt_grad(model) if xp is None else _batched_grad(xp, model, X.astype(ftype))
+            fp = np.zeros(1)
     nd, nf, diag = _noise_factor(2.0 * D * dt)
     rec_x, rec_v, rec_s, codes, scal = _records(record, n_rec, R, d, second)
     pieces = chunks(steps, R * steps * n, progress, desc="euler_maruyama", multiple_of=every,
@@ -597,7 +655,7 @@ def euler_maruyama(
                 _em_linear(_pack_linear(lin.A, lin.x_star), X, X0, states, dt, k, every,
                            start // every, ones, nd, nf, diag, d, rec_x, rec_v, rec_s, codes)  # fmt: skip
             else:
-                _em_user(f, X, X0, states, dt, k, every, start // every, ones, nd, nf, diag, d,
+                _em_user(f, fp, X, X0, states, dt, k, every, start // every, ones, nd, nf, diag, d,
                          rec_x, rec_v, rec_s, codes)  # fmt: skip
     V = X[:, d:].copy() if second else None
     return _pack_result("euler_maruyama", dt, every, n_rec, rec_x, rec_v, rec_s, scal,
@@ -637,10 +695,11 @@ def baoab(
 
     Parameters
     ----------
-    model : UnderdampedLangevin or gradient function
+    model : UnderdampedLangevin, an sgdsim problem, or gradient function
         For a gradient ``∇U`` (per unit mass; njit ``grad(x)`` of one path on ``"numba"``, a
         whole-ensemble ``grad(X)`` on the array backends), ``friction``,
-        ``velocity_diffusion`` and ``x0`` are required.
+        ``velocity_diffusion`` and ``x0`` are required. A problem is the potential ``U = L``,
+        as in :func:`euler_maruyama` (``friction`` and ``velocity_diffusion`` required).
     dt, steps, replicas, seed : time step, number of steps, number of paths, integer seed.
     x0, v0 : (d,) or (replicas, d), optional
         Initial positions (default ``x*``) and velocities (default 0).
@@ -653,6 +712,18 @@ def baoab(
     """
     dt, steps, R, every, n_rec = _common(dt, steps, replicas, every)
     xp, ftype = _namespace(backend, dtype)
+    pgrad = None
+    if isinstance(model, _PROBLEMS):
+        g, gp, lin_p = _problem_gradient(model, xp)
+        if friction is None or velocity_diffusion is None:
+            raise ValueError("with an sgdsim problem as the potential, pass `friction` and "
+                             "`velocity_diffusion`")  # fmt: skip
+        if lin_p is not None:  # exactly the underdamped OU process with stiffness H
+            model = UnderdampedLangevin(lin_p[0], friction, velocity_diffusion, lin_p[1])
+            friction = velocity_diffusion = None
+        else:
+            pgrad = (g, gp)
+            x0 = np.zeros(model.dim) if x0 is None else x0
     if isinstance(model, UnderdampedLangevin):
         if friction is not None or velocity_diffusion is not None:
             raise ValueError("`friction`/`velocity_diffusion` come from the model; pass None")
@@ -667,7 +738,10 @@ def baoab(
     d = m.dim
     X = _initial("x0", x0, R, d, m.x_star)
     V = _initial("v0", v0, R, d, np.zeros(d))
-    if m is not model:
+    fp = np.zeros(1)
+    if pgrad is not None:
+        f, fp = pgrad
+    elif m is not model:
         f = _adapt_grad(model) if xp is None else _batched_grad(xp, model, X.astype(ftype))
     c, sig_o = _o_step(m.friction, m.velocity_diffusion, dt)
     nd, nf, diag = _noise_factor(sig_o)
@@ -691,7 +765,7 @@ def baoab(
                              X, V, X0, states, dt, k, every, start // every, c, nd, nf, diag,
                              rec_x, rec_v, rec_s, codes)  # fmt: skip
         else:
-            _baoab_user(f, X, V, X0, states, dt, k, every, start // every, c, nd, nf, diag,
+            _baoab_user(f, fp, X, V, X0, states, dt, k, every, start // every, c, nd, nf, diag,
                         rec_x, rec_v, rec_s, codes)  # fmt: skip
     return _pack_result("baoab", dt, every, n_rec, rec_x, rec_v, rec_s, scal, X, V)
 

@@ -87,6 +87,12 @@ def linear_field(xp, M: np.ndarray, x_star: np.ndarray, dtype=np.float64) -> Cal
     return lambda X: (X - xs) @ m_t
 
 
+def rff_field(xp, W: np.ndarray, b: np.ndarray, amp: np.ndarray, dtype=np.float64) -> Callable:
+    """``X ↦ ∇f(X)`` row-wise for the random-feature potential ``f = Σ_m a_m cos(W_m·x + b_m)``."""
+    w, bb, a = (xp.asarray(v, dtype=dtype) for v in (W, b, amp))
+    return lambda X: (-a * xp.sin(X @ w.T + bb)) @ w
+
+
 def _normals(rng: CounterRNG, n: int, dtype):
     z = rng.normal(n)
     return z if z.dtype == dtype else z.astype(dtype)

@@ -524,3 +524,60 @@ def test_pieces_with_a_progress_bar_equal_one_call(coupled, method, backend, cap
     for name in one.records:
         np.testing.assert_array_equal(pieces[name], one[name])
     np.testing.assert_array_equal(pieces.final_x, one.final_x)
+
+
+# --- sgdsim problems as the potential --------------------------------------------------------------
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_quadratic_problems_run_as_their_exact_linear_models(backend):
+    import sgdsim as sg
+
+    q = sg.Quadratic.from_eigenvalues([2.0, 0.5], minimum=[1.0, -1.0])
+    lr = sg.LinearRegression.synthetic(n=40, dim=2, seed=3)
+    kw = dict(dt=0.05, steps=40, replicas=6, seed=41, every=10, record=("x", "dist2"), backend=backend)
+    for prob, (H, xs) in ((q, (q.hessian_matrix(), [1.0, -1.0])), (lr, (lr.hessian_matrix(), lr.solution))):
+        a = euler_maruyama(prob, diffusion=0.3, **kw)
+        b = euler_maruyama(LinearSDE(H, 0.3, xs), **kw)
+        np.testing.assert_array_equal(a["x"], b["x"])
+        a = baoab(prob, friction=0.7, velocity_diffusion=0.4, **kw)
+        b = baoab(UnderdampedLangevin(H, 0.7, 0.4, xs), **kw)
+        np.testing.assert_array_equal(a["x"], b["x"])
+
+
+def test_random_potential_and_custom_problem_as_the_potential():
+    import sgdsim as sg
+
+    pot = sg.GaussianRandomPotential(dim=3, n_features=64, lengthscale=1.0, seed=2)
+    W, b, amp = pot.W.copy(), pot.b.copy(), pot.amp.copy()
+
+    @njit
+    def grad(x):  # the same field, written out independently
+        return (-amp * np.sin(W @ x + b)) @ W
+
+    kw = dict(dt=0.05, steps=100, replicas=5, seed=3, every=50, record=("x",))
+    lang = dict(friction=1.0, velocity_diffusion=0.5)
+    x0 = np.zeros(3)
+    # Numba: built-in packed-parameter gradient vs the user closure (summation order only)
+    np.testing.assert_allclose(baoab(pot, **lang, **kw)["x"], baoab(grad, x0=x0, **lang, **kw)["x"],
+                               rtol=1e-12, atol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(euler_maruyama(pot, diffusion=0.5, **kw)["x"],
+                               euler_maruyama(grad, x0=x0, diffusion=0.5, **kw)["x"],
+                               rtol=1e-12, atol=1e-12)  # fmt: skip
+    # NumPy: the device-ready field vs the problem's own batched gradient
+    np.testing.assert_allclose(baoab(pot, backend="numpy", **lang, **kw)["x"],
+                               baoab(pot.grad, x0=x0, backend="numpy", **lang, **kw)["x"],
+                               rtol=1e-12, atol=1e-12)  # fmt: skip
+    toy = sg.CustomProblem(dim=3, grad=grad)
+    np.testing.assert_array_equal(baoab(toy, **lang, **kw)["x"], baoab(grad, x0=x0, **lang, **kw)["x"])
+
+
+def test_problem_potential_errors():
+    import sgdsim as sg
+
+    pot = sg.GaussianRandomPotential(dim=2, n_features=8, lengthscale=1.0, per_replica=True, n_replicas=3)
+    with pytest.raises(ValueError, match="per-replica"):
+        baoab(pot, dt=0.1, steps=1, replicas=3, seed=0, friction=1.0, velocity_diffusion=1.0)
+    q = sg.Quadratic.from_eigenvalues([1.0])
+    with pytest.raises(ValueError, match="pass `diffusion`"):
+        euler_maruyama(q, dt=0.1, steps=1, replicas=1, seed=0)
+    with pytest.raises(ValueError, match="pass `friction` and `velocity_diffusion`"):
+        baoab(q, dt=0.1, steps=1, replicas=1, seed=0, friction=1.0)
