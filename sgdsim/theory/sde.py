@@ -530,6 +530,18 @@ def _initial(name: str, value, R: int, d: int, default: np.ndarray) -> np.ndarra
     raise ValueError(f"`{name}` must have shape ({d},) or ({R}, {d}), got {arr.shape}")
 
 
+def _linear_state(model: LinearSDE | UnderdampedLangevin, x0, v0, R: int):
+    """``(linear SDE, d, X)``: the model as a first-order linear SDE, its number of positions and
+    the (R, n) initial state (positions, then velocities for an UnderdampedLangevin)."""
+    d = model.dim
+    if isinstance(model, UnderdampedLangevin):
+        X = np.hstack([_initial("x0", x0, R, d, model.x_star), _initial("v0", v0, R, d, np.zeros(d))])
+        return model.to_linear(), d, X
+    if v0 is not None:
+        raise ValueError("`v0` applies to an UnderdampedLangevin model only")
+    return model, d, _initial("x0", x0, R, d, model.x_star)
+
+
 def _pack_result(method, dt, every, n_rec, rec_x, rec_v, rec_s, scal, X, V) -> SDEPaths:
     recs = {}
     if rec_x.shape[0]:
@@ -612,17 +624,8 @@ def euler_maruyama(
     if linear:
         if diffusion is not None:
             raise ValueError("`diffusion` is taken from the model; pass diffusion=None")
-        lin = model.to_linear() if second else model
-        d = model.dim
+        lin, d, X = _linear_state(model, x0, v0, R)
         n = lin.dim
-        if second:
-            X = np.hstack(
-                [_initial("x0", x0, R, d, model.x_star), _initial("v0", v0, R, d, np.zeros(d))]
-            )
-        else:
-            if v0 is not None:
-                raise ValueError("`v0` applies to an UnderdampedLangevin model only")
-            X = _initial("x0", x0, R, n, lin.x_star)
         D = lin.D
     else:
         if diffusion is None or x0 is None:
@@ -797,16 +800,7 @@ def exact_ou(
         raise TypeError(
             f"`model` must be a LinearSDE or UnderdampedLangevin, got {type(model).__name__}"
         )
-    lin = model.to_linear() if second else model
-    d = model.dim
-    if second:
-        X = np.hstack(
-            [_initial("x0", x0, R, d, model.x_star), _initial("v0", v0, R, d, np.zeros(d))]
-        )
-    else:
-        if v0 is not None:
-            raise ValueError("`v0` applies to an UnderdampedLangevin model only")
-        X = _initial("x0", x0, R, d, lin.x_star)
+    lin, d, X = _linear_state(model, x0, v0, R)
     E, sig = lin.transition(dt)
     nd, nf, diag = _noise_factor(sig)
     if diag:
