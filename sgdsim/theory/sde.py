@@ -392,6 +392,8 @@ class SDEPaths:
         second-order models; the whole state for first-order ones.
     final_x, final_v : ndarray, shape (replicas, d)
         Final positions / velocities (``final_v`` is None for first-order models).
+    run : dict
+        What reproduces the numbers: ``seed``, ``backend``, ``dtype``, ``sgdsim_version``.
     """
 
     method: str
@@ -400,6 +402,7 @@ class SDEPaths:
     records: dict
     final_x: np.ndarray
     final_v: np.ndarray | None
+    run: dict
 
     @property
     def times(self) -> np.ndarray:
@@ -542,7 +545,7 @@ def _linear_state(model: LinearSDE | UnderdampedLangevin, x0, v0, R: int):
     return model, d, _initial("x0", x0, R, d, model.x_star)
 
 
-def _pack_result(method, dt, every, n_rec, rec_x, rec_v, rec_s, scal, X, V) -> SDEPaths:
+def _pack_result(method, dt, every, n_rec, rec_x, rec_v, rec_s, scal, X, V, run) -> SDEPaths:
     recs = {}
     if rec_x.shape[0]:
         recs["x"] = rec_x
@@ -550,7 +553,13 @@ def _pack_result(method, dt, every, n_rec, rec_x, rec_v, rec_s, scal, X, V) -> S
         recs["v"] = rec_v
     for j, nm in enumerate(scal):
         recs[nm] = rec_s[:, :, j].copy()
-    return SDEPaths(method, dt, np.arange(n_rec) * every, recs, X, V)
+    return SDEPaths(method, dt, np.arange(n_rec) * every, recs, X, V, run)
+
+
+def _run_info(seed: int, backend: str, dtype: str) -> dict:
+    from sgdsim import __version__
+
+    return {"seed": seed, "backend": backend, "dtype": dtype, "sgdsim_version": __version__}
 
 
 # ================================ public integrators ============================================
@@ -662,7 +671,7 @@ def euler_maruyama(
                          rec_x, rec_v, rec_s, codes)  # fmt: skip
     V = X[:, d:].copy() if second else None
     return _pack_result("euler_maruyama", dt, every, n_rec, rec_x, rec_v, rec_s, scal,
-                        X[:, :d].copy(), V)  # fmt: skip
+                        X[:, :d].copy(), V, _run_info(seed, backend, dtype))  # fmt: skip
 
 
 def _o_step(friction: np.ndarray, Dv: np.ndarray, dt: float):
@@ -758,7 +767,8 @@ def baoab(
                                      c, sde_array.noise_map(xp, nd, nf, diag, ftype), dt, pieces,
                                      seed, recs)  # fmt: skip
         return _pack_result("baoab", dt, every, n_rec, rec_x, rec_v, rec_s, scal,
-                            _to_host(Xd).astype(np.float64), _to_host(Vd).astype(np.float64))  # fmt: skip
+                            _to_host(Xd).astype(np.float64), _to_host(Vd).astype(np.float64),
+                            _run_info(seed, backend, dtype))  # fmt: skip
     states = replica_states(seed, R)
     X0 = X.copy()
     lanes = _lanes_for(d) if f is None and diag and _is_diagonal(m.K) else 0
@@ -770,7 +780,8 @@ def baoab(
         else:
             _baoab_user(f, fp, X, V, X0, states, dt, k, every, start // every, c, nd, nf, diag,
                         rec_x, rec_v, rec_s, codes)  # fmt: skip
-    return _pack_result("baoab", dt, every, n_rec, rec_x, rec_v, rec_s, scal, X, V)
+    return _pack_result("baoab", dt, every, n_rec, rec_x, rec_v, rec_s, scal, X, V,
+                        _run_info(seed, backend, dtype))  # fmt: skip
 
 
 def exact_ou(
@@ -820,7 +831,7 @@ def exact_ou(
                           rec_x, rec_v, rec_s, codes)  # fmt: skip
     V = X[:, d:].copy() if second else None
     return _pack_result("exact_ou", dt, every, n_rec, rec_x, rec_v, rec_s, scal,
-                        X[:, :d].copy(), V)  # fmt: skip
+                        X[:, :d].copy(), V, _run_info(seed, backend, dtype))  # fmt: skip
 
 
 # ================================ exact moments of the schemes ==================================

@@ -309,6 +309,10 @@ def test_records_and_reproducibility(coupled):
     np.testing.assert_allclose(a["v2"], np.sum(a["v"] ** 2, axis=2))
     c = baoab(coupled, **{**kw, "seed": 12})
     assert not np.array_equal(a["x"][-1], c["x"][-1])
+    import sgdsim
+
+    assert a.run == {"seed": 11, "backend": "numba", "dtype": "float64",
+                     "sgdsim_version": sgdsim.__version__}  # fmt: skip
 
 
 def test_separable_baoab_independent_of_block_size(monkeypatch):
