@@ -53,8 +53,11 @@ def numpy_em(R: int, steps: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run_sgdsim(method: str, model: UnderdampedLangevin, R: int, steps: int, seed: int):
-    fn = {"sgdsim_baoab": baoab, "sgdsim_exact_ou": exact_ou, "sgdsim_em": euler_maruyama}[method]
-    res = fn(model, dt=DT, steps=steps, replicas=R, seed=seed, every=max(steps, 1), record=())
+    fn = {"sgdsim_baoab": baoab, "sgdsim_exact_ou": exact_ou, "sgdsim_em": euler_maruyama,
+          "sgdsim_baoab_numpy": baoab}[method]  # fmt: skip
+    backend = "numpy" if method.endswith("_numpy") else "numba"
+    res = fn(model, dt=DT, steps=steps, replicas=R, seed=seed, every=max(steps, 1), record=(),
+             backend=backend)  # fmt: skip
     return res.final_x, res.final_v
 
 
@@ -63,6 +66,7 @@ SCHEME = {
     "sgdsim_em": "euler_maruyama",
     "sgdsim_baoab": "baoab",
     "sgdsim_exact_ou": "exact_ou",
+    "sgdsim_baoab_numpy": "baoab",  # the array backend (the CuPy code path) on NumPy
 }
 
 
@@ -91,8 +95,9 @@ def main() -> None:
     ap.add_argument(
         "--impls",
         default="numpy_em,sgdsim_baoab",
-        help="comma list of numpy_em, sgdsim_baoab, sgdsim_exact_ou, sgdsim_em (the last two "
-        "use dense 20×20 phase-space maps and are slow at full size)",
+        help="comma list of numpy_em, sgdsim_baoab, sgdsim_baoab_numpy (the array backend, "
+        "CuPy's code path, on NumPy), sgdsim_exact_ou, sgdsim_em (the last two use dense 20×20 "
+        "phase-space maps and are slow at full size)",
     )
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
