@@ -17,11 +17,12 @@ __all__ = ["DivergenceError", "Trajectory"]
 class DivergenceError(RuntimeError):
     """A replica diverged and ``on_divergence='raise'``. ``.trajectory`` holds what was computed."""
 
-    def __init__(self, step: int, replica: int, trajectory: Trajectory):
+    def __init__(self, step: int, replica: int, trajectory: Trajectory, advice: str | None = None):
         super().__init__(
             f"replica {replica} diverged at step {step} (‖θ‖² non-finite or above the divergence "
-            "threshold); the partial run is in `.trajectory`. Lower `lr`, or pass "
-            "on_divergence='record' (freeze diverged replicas) or 'stop' to keep going."
+            "threshold); the partial run is in `.trajectory`. "
+            + (advice or "Lower `lr`, or pass on_divergence='record' (freeze diverged replicas) or "
+               "'stop' to keep going.")
         )
         self.step = step
         self.replica = replica

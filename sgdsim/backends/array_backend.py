@@ -22,6 +22,14 @@ def _to_host(x):
     return x.get() if hasattr(x, "get") else np.asarray(x)
 
 
+def quiet_overflow(xp):
+    """Overflow is expected in a diverging replica (it is detected right after the update and
+    reported): silence NumPy's warnings about it; CuPy does not warn."""
+    if xp is np:
+        return np.errstate(over="ignore", invalid="ignore")
+    return contextlib.nullcontext()
+
+
 class ArrayRunner:
     """Vectorized replicas on the array namespace ``xp``."""
 
@@ -158,11 +166,6 @@ class ArrayRunner:
                 val = th
             out[rows, j] = _to_host(val)
 
-    def _errstate(self):
-        # overflow is expected in a diverging replica: it is detected right after the update
-        if self.xp is np:
-            return np.errstate(over="ignore", invalid="ignore")
-        return contextlib.nullcontext()
 
     def advance(self, t0: int, lrs: np.ndarray, rec: Records) -> None:
         xp = self.xp
@@ -171,7 +174,7 @@ class ArrayRunner:
         for k, lr in enumerate(lrs.astype(self.dtype)):
             t = t0 + k
             active = (self._div < 0)[:, None]
-            with self._errstate():
+            with quiet_overflow(xp):
                 g = self.grad(self.theta).astype(self.dtype)
                 delta, new_state = self.opt.update(g, self.opt_state, self.theta, lr)
                 self.theta = xp.where(active, self.theta + delta, self.theta)

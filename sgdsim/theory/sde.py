@@ -61,6 +61,7 @@ from sgdsim.problems import CustomProblem, LinearRegression, Quadratic
 from sgdsim.problems.random_potential import GaussianRandomPotential, rff_grad_into
 from sgdsim.theory import sde_array
 from sgdsim.theory.langevin import LinearSDE, UnderdampedLangevin, _matrix_or_diag
+from sgdsim.trajectory import DivergenceError
 
 __all__ = [
     "SDEPaths",
@@ -133,6 +134,21 @@ def _apply_noise(y, c, nd, nf, diag, z):
             y[i] = acc
 
 
+@njit(cache=True)
+def _check_divergence(x, v, div, r, step, thr):
+    """``div[r] = step`` the first time ‖x‖² + ‖v‖² is non-finite or above ``thr`` (first-order
+    schemes pass an empty ``v``)."""
+    if div[r] >= 0:
+        return
+    acc = 0.0
+    for i in range(x.size):
+        acc += x[i] * x[i]
+    for i in range(v.size):
+        acc += v[i] * v[i]
+    if not (acc <= thr):
+        div[r] = step
+
+
 # --- BAOAB sub-steps (scalar, per coordinate) ----------------------------------------------------
 @njit(inline="always")
 def _kick(v, g, half_dt):
@@ -155,9 +171,10 @@ def _ou(v, c, noise, z):
 # --- one path of each scheme (shared by the cached built-in and the user-gradient kernels) ----
 @njit(inline="always")  # Numba-IR inlining keeps the caller cacheable with a function argument
 def _em_path(grad, p, x, x0, s, dt, steps, every, k0, c, nd, nf, diag, n_pos, r, rec_x, rec_v,
-             rec_s, codes):  # fmt: skip
+             rec_s, codes, div, thr):  # fmt: skip
     """EM for one path with drift ``−grad``; ``x`` (state) is updated in place. ``x0``: the
-    run's initial positions; ``k0``: record index of this piece's first step (0: run start)."""
+    run's initial positions; ``k0``: record index of this piece's first step (0: run start);
+    ``div[r]``: set to the first step whose ‖state‖² is non-finite or above ``thr``."""
     n = x.size
     g = np.empty(n)
     z = np.empty(n)
@@ -165,12 +182,13 @@ def _em_path(grad, p, x, x0, s, dt, steps, every, k0, c, nd, nf, diag, n_pos, r,
         _record(0, r, x[:n_pos], x[n_pos:], x0, rec_x, rec_v, rec_s, codes)
     cnt = 0
     kr = k0
-    for _ in range(steps):
+    for step in range(k0 * every + 1, k0 * every + steps + 1):
         grad(x, p, g)
         fill_standard_normal(s, z)  # all of this step's normals, in stream order
         for i in range(n):
             x[i] -= dt * g[i]
         _apply_noise(x, c, nd, nf, diag, z)
+        _check_divergence(x, x[:0], div, r, step, thr)
         cnt += 1
         if cnt == every:  # a counter: `k % every` (a division) costs ~10%
             cnt = 0
@@ -180,7 +198,7 @@ def _em_path(grad, p, x, x0, s, dt, steps, every, k0, c, nd, nf, diag, n_pos, r,
 
 @njit(inline="always")
 def _baoab_path(grad, p, x, v, x0, s, dt, steps, every, k0, c, nd, nf, diag, r, rec_x, rec_v,
-                rec_s, codes):  # fmt: skip
+                rec_s, codes, div, thr):  # fmt: skip
     """BAOAB for one path, any gradient, any noise factor: vector sub-steps B, A, O, A, B.
     ``x0``, ``k0`` as in :func:`_em_path`."""
     n = x.size
@@ -192,7 +210,7 @@ def _baoab_path(grad, p, x, v, x0, s, dt, steps, every, k0, c, nd, nf, diag, r, 
         _record(0, r, x, v, x0, rec_x, rec_v, rec_s, codes)
     cnt = 0
     kr = k0
-    for _ in range(steps):
+    for step in range(k0 * every + 1, k0 * every + steps + 1):
         fill_standard_normal(s, z)  # all of this step's normals, in stream order
         for i in range(n):
             v[i] = _kick(v[i], g[i], h)  # B
@@ -204,6 +222,7 @@ def _baoab_path(grad, p, x, v, x0, s, dt, steps, every, k0, c, nd, nf, diag, r, 
         grad(x, p, g)  # first-same-as-last: this force also serves the next step's first B
         for i in range(n):
             v[i] = _kick(v[i], g[i], h)  # B
+        _check_divergence(x, v, div, r, step, thr)
         cnt += 1
         if cnt == every:  # a counter: `k % every` (a division) costs ~10%
             cnt = 0
@@ -219,7 +238,7 @@ def _lanes_for(d: int) -> int:
 
 @njit(cache=True, fastmath=_FASTMATH)
 def _baoab_separable_block(kd, xs, X, V, X0, states, r0, lanes, dt, steps, every, k0, c, nd, rec_x,
-                           rec_v, rec_s, codes):  # fmt: skip
+                           rec_v, rec_s, codes, div, thr):  # fmt: skip
     """BAOAB for paths ``r0 … r0+m−1`` when K and the noise are diagonal, the paths as SIMD lanes.
 
     Per step and coordinate ``i``: every path draws its next normal from its own stream
@@ -250,9 +269,14 @@ def _baoab_separable_block(kd, xs, X, V, X0, states, r0, lanes, dt, steps, every
     if k0 == 0:
         for j in range(m):
             _record(0, r0 + j, x[:, j], v[:, j], x0[:, j], rec_x, rec_v, rec_s, codes)
+    norm2 = np.empty(m)
+    first_bad = np.empty(m, dtype=np.int64)
+    for j in range(m):
+        first_bad[j] = div[r0 + j]
     cnt = 0
     kr = k0
-    for _ in range(steps):
+    for step in range(k0 * every + 1, k0 * every + steps + 1):
+        norm2[:] = 0.0
         for i in range(n):
             normal_lanes(S, z, u_buf, layer_buf, s_tmp)
             ki, xsi, ci, ni = kd[i], xs[i], c[i], nd[i]
@@ -261,8 +285,13 @@ def _baoab_separable_block(kd, xs, X, V, X0, states, r0, lanes, dt, steps, every
                 xj = _drift(x[i, j], vj, h)  # A
                 vj = _ou(vj, ci, ni, z[j])  # O
                 xj = _drift(xj, vj, h)  # A
-                v[i, j] = _kick(vj, ki * (xj - xsi), h)  # B
+                vj = _kick(vj, ki * (xj - xsi), h)  # B
+                v[i, j] = vj
                 x[i, j] = xj
+                norm2[j] += xj * xj + vj * vj
+        for j in range(m):  # branch-free: the first step whose ‖(x, v)‖² is bad (or NaN)
+            fresh = first_bad[j] < 0 and not (norm2[j] <= thr)
+            first_bad[j] = step if fresh else first_bad[j]
         cnt += 1
         if cnt == every:  # a counter: `k % every` (a division) costs ~10%
             cnt = 0
@@ -275,48 +304,50 @@ def _baoab_separable_block(kd, xs, X, V, X0, states, r0, lanes, dt, steps, every
             V[r0 + j, i] = v[i, j]
         for w in range(4):
             states[r0 + j, w] = S[w, j]
+        div[r0 + j] = first_bad[j]
 
 
 @njit(cache=True, parallel=True)
 def _em_linear(p, X, X0, states, dt, steps, every, k0, c, nd, nf, diag, n_pos, rec_x, rec_v, rec_s,
-               codes):  # fmt: skip
+               codes, div, thr):  # fmt: skip
     for r in prange(X.shape[0]):
         _em_path(_grad_dense, p, X[r], X0[r], states[r], dt, steps, every, k0, c, nd, nf, diag,
-                 n_pos, r, rec_x, rec_v, rec_s, codes)  # fmt: skip
+                 n_pos, r, rec_x, rec_v, rec_s, codes, div, thr)  # fmt: skip
 
 
 @njit(parallel=True)
 def _em_user(grad, p, X, X0, states, dt, steps, every, k0, c, nd, nf, diag, n_pos, rec_x, rec_v,
-             rec_s, codes):  # fmt: skip
+             rec_s, codes, div, thr):  # fmt: skip
     for r in prange(X.shape[0]):
         _em_path(grad, p, X[r], X0[r], states[r], dt, steps, every, k0, c, nd, nf, diag, n_pos,
-                 r, rec_x, rec_v, rec_s, codes)  # fmt: skip
+                 r, rec_x, rec_v, rec_s, codes, div, thr)  # fmt: skip
 
 
 @njit(cache=True, parallel=True, fastmath=_FASTMATH)
 def _baoab_quadratic(lanes, kd, p, xs, X, V, X0, states, dt, steps, every, k0, c, nd, nf, diag,
-                     rec_x, rec_v, rec_s, codes):  # fmt: skip
+                     rec_x, rec_v, rec_s, codes, div, thr):  # fmt: skip
     """``lanes > 0``: the separable kernel in blocks of that many paths; else the general one."""
     if lanes > 0:
         for b in prange((X.shape[0] + lanes - 1) // lanes):
             _baoab_separable_block(kd, xs, X, V, X0, states, b * lanes, lanes, dt, steps, every,
-                                   k0, c, nd, rec_x, rec_v, rec_s, codes)  # fmt: skip
+                                   k0, c, nd, rec_x, rec_v, rec_s, codes, div, thr)  # fmt: skip
         return
     for r in prange(X.shape[0]):
         _baoab_path(_grad_dense, p, X[r], V[r], X0[r], states[r], dt, steps, every, k0, c, nd, nf,
-                    diag, r, rec_x, rec_v, rec_s, codes)  # fmt: skip
+                    diag, r, rec_x, rec_v, rec_s, codes, div, thr)  # fmt: skip
 
 
 @njit(parallel=True)
 def _baoab_user(grad, p, X, V, X0, states, dt, steps, every, k0, c, nd, nf, diag, rec_x, rec_v,
-                rec_s, codes):  # fmt: skip
+                rec_s, codes, div, thr):  # fmt: skip
     for r in prange(X.shape[0]):
         _baoab_path(grad, p, X[r], V[r], X0[r], states[r], dt, steps, every, k0, c, nd, nf, diag,
-                    r, rec_x, rec_v, rec_s, codes)  # fmt: skip
+                    r, rec_x, rec_v, rec_s, codes, div, thr)  # fmt: skip
 
 
 @njit(cache=True, parallel=True)
-def _exact_kernel(E, nf, xs, X, X0, states, steps, every, k0, n_pos, rec_x, rec_v, rec_s, codes):
+def _exact_kernel(E, nf, xs, X, X0, states, steps, every, k0, n_pos, rec_x, rec_v, rec_s, codes, div,
+                  thr):  # fmt: skip
     n = X.shape[1]
     for r in prange(X.shape[0]):
         x = X[r]
@@ -328,7 +359,7 @@ def _exact_kernel(E, nf, xs, X, X0, states, steps, every, k0, n_pos, rec_x, rec_
             _record(0, r, x[:n_pos], x[n_pos:], x0, rec_x, rec_v, rec_s, codes)
         cnt = 0
         kr = k0
-        for _ in range(steps):
+        for step in range(k0 * every + 1, k0 * every + steps + 1):
             fill_standard_normal(s, z)  # all of this step's normals, in stream order
             for i in range(n):
                 y[i] = x[i] - xs[i]
@@ -337,6 +368,7 @@ def _exact_kernel(E, nf, xs, X, X0, states, steps, every, k0, n_pos, rec_x, rec_
                 for j in range(n):
                     acc += E[i, j] * y[j] + nf[i, j] * z[j]
                 x[i] = acc
+            _check_divergence(x, x[:0], div, r, step, thr)
             cnt += 1
             if cnt == every:  # a counter: `k % every` (a division) costs ~10%
                 cnt = 0
@@ -394,6 +426,10 @@ class SDEPaths:
         Final positions / velocities (``final_v`` is None for first-order models).
     run : dict
         What reproduces the numbers: ``seed``, ``backend``, ``dtype``, ``sgdsim_version``.
+    diverged_at : ndarray of int, shape (replicas,)
+        The first step at which a path's squared state norm was non-finite or above
+        ``1e20·max(1, ‖start‖², ‖x*‖²)``; −1 = never. A diverged path's later records and
+        final state are NaN.
     """
 
     method: str
@@ -403,6 +439,7 @@ class SDEPaths:
     final_x: np.ndarray
     final_v: np.ndarray | None
     run: dict
+    diverged_at: np.ndarray
 
     @property
     def times(self) -> np.ndarray:
@@ -545,7 +582,18 @@ def _linear_state(model: LinearSDE | UnderdampedLangevin, x0, v0, R: int):
     return model, d, _initial("x0", x0, R, d, model.x_star)
 
 
-def _pack_result(method, dt, every, n_rec, rec_x, rec_v, rec_s, scal, X, V, run) -> SDEPaths:
+def _pack_result(method, dt, every, n_rec, rec_x, rec_v, rec_s, scal, X, V, run, div,
+                 on_divergence) -> SDEPaths:  # fmt: skip
+    """Assemble the result; NaN out what follows a divergence, and raise if asked to."""
+    bad = np.flatnonzero(div >= 0)
+    for r in bad:
+        first = -(-int(div[r]) // every)  # the first record at or after the divergence
+        for arr in (rec_x, rec_v, rec_s):
+            if arr.shape[0]:
+                arr[first:, r] = np.nan
+        X[r] = np.nan
+        if V is not None:
+            V[r] = np.nan
     recs = {}
     if rec_x.shape[0]:
         recs["x"] = rec_x
@@ -553,7 +601,19 @@ def _pack_result(method, dt, every, n_rec, rec_x, rec_v, rec_s, scal, X, V, run)
         recs["v"] = rec_v
     for j, nm in enumerate(scal):
         recs[nm] = rec_s[:, :, j].copy()
-    return SDEPaths(method, dt, np.arange(n_rec) * every, recs, X, V, run)
+    paths = SDEPaths(method, dt, np.arange(n_rec) * every, recs, X, V, run, div)
+    if bad.size and on_divergence == "raise":
+        r = int(bad[np.argmin(div[bad])])
+        raise DivergenceError(int(div[r]), r, paths, advice=(
+            "Lower `dt` (or check the drift's stability), or pass on_divergence='record' to get "
+            "the other paths (diverged ones are NaN after their step, see `.diverged_at`)."))
+    return paths
+
+
+def _divergence_threshold(state: np.ndarray, x_star) -> float:
+    """``1e20·max(1, max_r ‖state_r‖², ‖x*‖²)`` on the squared norm of a path's state."""
+    start = float(np.max(np.sum(state * state, axis=1))) if state.size else 0.0
+    return 1e20 * max(1.0, start, float(np.sum(np.asarray(x_star, dtype=float) ** 2)))
 
 
 def _run_info(seed: int, backend: str, dtype: str) -> dict:
@@ -578,6 +638,7 @@ def euler_maruyama(
     backend: str = "numba",
     dtype: str = "float64",
     progress: bool | None = None,
+    on_divergence: str = "raise",
 ) -> SDEPaths:
     """Euler–Maruyama ``x ← x + h f(x) + √h G ξ`` (``GGᵀ = 2D``) for an ensemble of paths.
 
@@ -615,9 +676,15 @@ def euler_maruyama(
         :mod:`sgdsim.theory.sde_array`). Records and results are float64.
     progress : bool, optional
         Show a progress bar (default: only for long runs, ≳ 2e9 coordinate updates).
+    on_divergence : {"raise", "record"}
+        A path diverges when its squared state norm is non-finite or above
+        ``1e20·max(1, ‖start‖², ‖x*‖²)``. "raise": :class:`~sgdsim.DivergenceError` naming the
+        first such step and path (the result attached as ``.trajectory``); "record": return,
+        with the diverged paths NaN from their step on and :attr:`SDEPaths.diverged_at` set.
     """
     dt, steps, R, every, n_rec = _common(dt, steps, replicas, every)
     xp, ftype = _namespace(backend, dtype)
+    check_choice("on_divergence", on_divergence, ("raise", "record"))
     pgrad = None
     if isinstance(model, _PROBLEMS):
         g, gp, lin_p = _problem_gradient(model, xp)
@@ -652,26 +719,31 @@ def euler_maruyama(
     rec_x, rec_v, rec_s, codes, scal = _records(record, n_rec, R, d, second)
     pieces = chunks(steps, R * steps * n, progress, desc="euler_maruyama", multiple_of=every,
                     split_long=False)
+    thr = _divergence_threshold(X, lin.x_star if linear else np.zeros(n))
     if xp is not None:
         field = sde_array.linear_field(xp, lin.A, lin.x_star, ftype) if linear else f
         recs = sde_array.Records(xp, rec_x, rec_v, rec_s, codes, every)
-        X = _to_host(sde_array.run_em(xp, xp.asarray(X, dtype=ftype), d, lambda Y: -field(Y),
-                                      sde_array.noise_map(xp, nd, nf, diag, ftype), dt, pieces,
-                                      seed, recs)).astype(np.float64)  # fmt: skip
+        Xd, div = sde_array.run_em(xp, xp.asarray(X, dtype=ftype), d, lambda Y: -field(Y),
+                                   sde_array.noise_map(xp, nd, nf, diag, ftype), dt, pieces, seed,
+                                   recs, thr)  # fmt: skip
+        X = _to_host(Xd).astype(np.float64)
     else:
         ones = np.ones(n)
         states = replica_states(seed, R)
         X0 = X[:, :d].copy()
+        div = np.full(R, -1, dtype=np.int64)
         for start, k in pieces:
             if linear:
                 _em_linear(_pack_linear(lin.A, lin.x_star), X, X0, states, dt, k, every,
-                           start // every, ones, nd, nf, diag, d, rec_x, rec_v, rec_s, codes)  # fmt: skip
+                           start // every, ones, nd, nf, diag, d, rec_x, rec_v, rec_s, codes, div,
+                           thr)  # fmt: skip
             else:
                 _em_user(f, fp, X, X0, states, dt, k, every, start // every, ones, nd, nf, diag, d,
-                         rec_x, rec_v, rec_s, codes)  # fmt: skip
+                         rec_x, rec_v, rec_s, codes, div, thr)  # fmt: skip
     V = X[:, d:].copy() if second else None
     return _pack_result("euler_maruyama", dt, every, n_rec, rec_x, rec_v, rec_s, scal,
-                        X[:, :d].copy(), V, _run_info(seed, backend, dtype))  # fmt: skip
+                        X[:, :d].copy(), V, _run_info(seed, backend, dtype), div,
+                        on_divergence)  # fmt: skip
 
 
 def _o_step(friction: np.ndarray, Dv: np.ndarray, dt: float):
@@ -698,6 +770,7 @@ def baoab(
     backend: str = "numba",
     dtype: str = "float64",
     progress: bool | None = None,
+    on_divergence: str = "raise",
 ) -> SDEPaths:
     """BAOAB splitting for ``dx = v dt, dv = −∇U(x)dt − Γv dt + √(2D_v) dW`` (weak order 2).
 
@@ -719,11 +792,12 @@ def baoab(
         ``Γ`` for a gradient model.
     velocity_diffusion : scalar, (d,) or (d, d)
         ``D_v`` for a gradient model (``Γ kT`` at temperature ``kT`` and unit mass).
-    every, record, backend, dtype, progress : as in :func:`euler_maruyama` (``"x"`` positions,
-        ``"v"`` velocities).
+    every, record, backend, dtype, progress, on_divergence : as in :func:`euler_maruyama`
+        (``"x"`` positions, ``"v"`` velocities).
     """
     dt, steps, R, every, n_rec = _common(dt, steps, replicas, every)
     xp, ftype = _namespace(backend, dtype)
+    check_choice("on_divergence", on_divergence, ("raise", "record"))
     pgrad = None
     if isinstance(model, _PROBLEMS):
         g, gp, lin_p = _problem_gradient(model, xp)
@@ -760,28 +834,29 @@ def baoab(
     rec_x, rec_v, rec_s, codes, scal = _records(record, n_rec, R, d, True)
     pieces = chunks(steps, R * steps * d, progress, desc="baoab", multiple_of=every,
                     split_long=False)
+    thr = _divergence_threshold(np.hstack([X, V]), m.x_star)
     if xp is not None:
         force = sde_array.linear_field(xp, m.K, m.x_star, ftype) if f is None else f
         recs = sde_array.Records(xp, rec_x, rec_v, rec_s, codes, every)
-        Xd, Vd = sde_array.run_baoab(xp, xp.asarray(X, dtype=ftype), xp.asarray(V, dtype=ftype), force,
-                                     c, sde_array.noise_map(xp, nd, nf, diag, ftype), dt, pieces,
-                                     seed, recs)  # fmt: skip
-        return _pack_result("baoab", dt, every, n_rec, rec_x, rec_v, rec_s, scal,
-                            _to_host(Xd).astype(np.float64), _to_host(Vd).astype(np.float64),
-                            _run_info(seed, backend, dtype))  # fmt: skip
-    states = replica_states(seed, R)
-    X0 = X.copy()
-    lanes = _lanes_for(d) if f is None and diag and _is_diagonal(m.K) else 0
-    for start, k in pieces:
-        if f is None:
-            _baoab_quadratic(lanes, np.diag(m.K).copy(), _pack_linear(m.K, m.x_star), m.x_star,
-                             X, V, X0, states, dt, k, every, start // every, c, nd, nf, diag,
-                             rec_x, rec_v, rec_s, codes)  # fmt: skip
-        else:
-            _baoab_user(f, fp, X, V, X0, states, dt, k, every, start // every, c, nd, nf, diag,
-                        rec_x, rec_v, rec_s, codes)  # fmt: skip
+        Xd, Vd, div = sde_array.run_baoab(xp, xp.asarray(X, dtype=ftype), xp.asarray(V, dtype=ftype),
+                                          force, c, sde_array.noise_map(xp, nd, nf, diag, ftype), dt,
+                                          pieces, seed, recs, thr)  # fmt: skip
+        X, V = _to_host(Xd).astype(np.float64), _to_host(Vd).astype(np.float64)
+    else:
+        states = replica_states(seed, R)
+        X0 = X.copy()
+        div = np.full(R, -1, dtype=np.int64)
+        lanes = _lanes_for(d) if f is None and diag and _is_diagonal(m.K) else 0
+        for start, k in pieces:
+            if f is None:
+                _baoab_quadratic(lanes, np.diag(m.K).copy(), _pack_linear(m.K, m.x_star), m.x_star,
+                                 X, V, X0, states, dt, k, every, start // every, c, nd, nf, diag,
+                                 rec_x, rec_v, rec_s, codes, div, thr)  # fmt: skip
+            else:
+                _baoab_user(f, fp, X, V, X0, states, dt, k, every, start // every, c, nd, nf, diag,
+                            rec_x, rec_v, rec_s, codes, div, thr)  # fmt: skip
     return _pack_result("baoab", dt, every, n_rec, rec_x, rec_v, rec_s, scal, X, V,
-                        _run_info(seed, backend, dtype))  # fmt: skip
+                        _run_info(seed, backend, dtype), div, on_divergence)  # fmt: skip
 
 
 def exact_ou(
@@ -798,6 +873,7 @@ def exact_ou(
     backend: str = "numba",
     dtype: str = "float64",
     progress: bool | None = None,
+    on_divergence: str = "raise",
 ) -> SDEPaths:
     """Exact OU transition ``y ← e^{−Ah} y + N(0, Σ(h))``, ``y = x − x*`` (exact in law, any h).
 
@@ -806,6 +882,7 @@ def exact_ou(
     """
     dt, steps, R, every, n_rec = _common(dt, steps, replicas, every)
     xp, ftype = _namespace(backend, dtype)
+    check_choice("on_divergence", on_divergence, ("raise", "record"))
     second = isinstance(model, UnderdampedLangevin)
     if not isinstance(model, (LinearSDE, UnderdampedLangevin)):
         raise TypeError(
@@ -819,19 +896,23 @@ def exact_ou(
     rec_x, rec_v, rec_s, codes, scal = _records(record, n_rec, R, d, second)
     pieces = chunks(steps, R * steps * X.shape[1], progress, desc="exact_ou", multiple_of=every,
                     split_long=False)
+    thr = _divergence_threshold(X, lin.x_star)
     if xp is not None:
         recs = sde_array.Records(xp, rec_x, rec_v, rec_s, codes, every)
-        X = _to_host(sde_array.run_exact_ou(xp, xp.asarray(X, dtype=ftype), d, E, nf, lin.x_star,
-                                            pieces, seed, recs)).astype(np.float64)  # fmt: skip
+        Xd, div = sde_array.run_exact_ou(xp, xp.asarray(X, dtype=ftype), d, E, nf, lin.x_star, pieces,
+                                         seed, recs, thr)  # fmt: skip
+        X = _to_host(Xd).astype(np.float64)
     else:
         states = replica_states(seed, R)
         X0 = X[:, :d].copy()
+        div = np.full(R, -1, dtype=np.int64)
         for start, k in pieces:
             _exact_kernel(E, nf, lin.x_star, X, X0, states, k, every, start // every, d,
-                          rec_x, rec_v, rec_s, codes)  # fmt: skip
+                          rec_x, rec_v, rec_s, codes, div, thr)  # fmt: skip
     V = X[:, d:].copy() if second else None
     return _pack_result("exact_ou", dt, every, n_rec, rec_x, rec_v, rec_s, scal,
-                        X[:, :d].copy(), V, _run_info(seed, backend, dtype))  # fmt: skip
+                        X[:, :d].copy(), V, _run_info(seed, backend, dtype), div,
+                        on_divergence)  # fmt: skip
 
 
 # ================================ exact moments of the schemes ==================================

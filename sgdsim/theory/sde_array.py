@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
-from sgdsim.backends.array_backend import _to_host
+from sgdsim.backends.array_backend import _to_host, quiet_overflow
 from sgdsim.backends.counter_rng import CounterRNG
 
 __all__ = ["run_baoab", "run_em", "run_exact_ou"]
@@ -62,10 +62,12 @@ class Records:
 Pieces = Iterable[tuple[int, int]]  # (first step, number of steps): sgdsim._progress.chunks
 
 
-def _steps(pieces: Pieces) -> Iterator[int]:
-    """Step numbers 1, 2, … of a run given in pieces (advancing a progress bar between them)."""
-    for start, n in pieces:
-        yield from range(start + 1, start + n + 1)
+def _steps(pieces: Pieces, xp) -> Iterator[int]:
+    """Step numbers 1, 2, … of a run given in pieces (advancing a progress bar between them);
+    overflow in a diverging path stays quiet (it is detected and reported)."""
+    with quiet_overflow(xp):
+        for start, n in pieces:
+            yield from range(start + 1, start + n + 1)
 
 
 def noise_map(xp, nd: np.ndarray, nf: np.ndarray, diag: bool, dtype=np.float64) -> Callable:
@@ -98,34 +100,56 @@ def _normals(rng: CounterRNG, n: int, dtype):
     return z if z.dtype == dtype else z.astype(dtype)
 
 
+class Divergence:
+    """The first step at which each path's squared state norm is non-finite or above ``thr``,
+    kept on the device (no synchronization per step)."""
+
+    def __init__(self, xp, replicas: int, thr: float):
+        self.xp, self.thr = xp, thr
+        self.step = xp.full(replicas, -1, dtype=xp.int64)
+
+    def check(self, step: int, *parts) -> None:
+        norm2 = sum((p.astype(self.xp.float64) ** 2).sum(axis=1) for p in parts)
+        fresh = (self.step < 0) & ~(norm2 <= self.thr)
+        self.step = self.xp.where(fresh, step, self.step)
+
+    def host(self) -> np.ndarray:
+        return np.asarray(_to_host(self.step), dtype=np.int64)
+
+
 def run_em(xp, X, d: int, drift: Callable, noise: Callable, dt: float, pieces: Pieces, seed: int,
-           records: Records):  # fmt: skip
+           records: Records, thr: float):  # fmt: skip
     """Euler–Maruyama ``X ← X + dt·f(X) + N ξ`` on the state ``X`` (R, n), positions first
-    (``d`` of them; the rest are velocities). Returns the final state (device array)."""
+    (``d`` of them; the rest are velocities). Returns the final state (device array) and the
+    divergence steps (host, −1 = never; threshold ``thr`` on the squared state norm)."""
     rng = CounterRNG(seed, X.shape[0], xp, spawn_key=_SPAWN_KEY)
     n = X.shape[1]
     second = n > d
     dt = X.dtype.type(dt)
     records.take(0, X[:, :d], X[:, d:] if second else None)
-    for step in _steps(pieces):
+    div = Divergence(xp, X.shape[0], thr)
+    for step in _steps(pieces, xp):
         X += dt * drift(X)
         X += noise(_normals(rng, n, X.dtype))
+        div.check(step, X)
         k = records.due(step)
         if k is not None:
             records.take(k, X[:, :d], X[:, d:] if second else None)
-    return X
+    return X, div.host()
 
 
 def run_baoab(xp, X, V, force: Callable, c, noise: Callable, dt: float, pieces: Pieces, seed: int,
-              records: Records):  # fmt: skip
+              records: Records, thr: float):  # fmt: skip
     """BAOAB on positions ``X`` and velocities ``V`` (R, d) with ``force(X) = ∇U(X)`` row-wise,
-    O-step decay ``c`` (d,) and noise map ``noise``. Returns the final ``(X, V)``."""
+    O-step decay ``c`` (d,) and noise map ``noise``. Returns the final ``(X, V)`` and the
+    divergence steps (as :func:`run_em`)."""
     rng = CounterRNG(seed, X.shape[0], xp, spawn_key=_SPAWN_KEY)
     c = xp.asarray(c, dtype=X.dtype)
     h = X.dtype.type(0.5 * dt)
     G = force(X)
     records.take(0, X, V)
-    for step in _steps(pieces):
+    div = Divergence(xp, X.shape[0], thr)
+    for step in _steps(pieces, xp):
         V -= h * G  # B
         X += h * V  # A
         V *= c  # O: e^{−Γh} v + N(0, Σ_O)
@@ -133,15 +157,17 @@ def run_baoab(xp, X, V, force: Callable, c, noise: Callable, dt: float, pieces: 
         X += h * V  # A
         G = force(X)  # first-same-as-last: also the next step's first B
         V -= h * G  # B
+        div.check(step, X, V)
         k = records.due(step)
         if k is not None:
             records.take(k, X, V)
-    return X, V
+    return X, V, div.host()
 
 
 def run_exact_ou(xp, X, d: int, E: np.ndarray, nf: np.ndarray, x_star: np.ndarray, pieces: Pieces,
-                 seed: int, records: Records):  # fmt: skip
-    """The exact OU transition ``Y ← Y Eᵀ + ξ Nᵀ`` on ``Y = X − x*`` (R, n), positions first."""
+                 seed: int, records: Records, thr: float):  # fmt: skip
+    """The exact OU transition ``Y ← Y Eᵀ + ξ Nᵀ`` on ``Y = X − x*`` (R, n), positions first.
+    Returns the final state and the divergence steps (as :func:`run_em`)."""
     rng = CounterRNG(seed, X.shape[0], xp, spawn_key=_SPAWN_KEY)
     xs = xp.asarray(x_star, dtype=X.dtype)
     e_t = xp.asarray(np.ascontiguousarray(E.T), dtype=X.dtype)
@@ -150,10 +176,12 @@ def run_exact_ou(xp, X, d: int, E: np.ndarray, nf: np.ndarray, x_star: np.ndarra
     second = n > d
     Y = X - xs
     records.take(0, X[:, :d], X[:, d:] if second else None)
-    for step in _steps(pieces):
+    div = Divergence(xp, X.shape[0], thr)
+    for step in _steps(pieces, xp):
         Y = Y @ e_t + _normals(rng, n, X.dtype) @ n_t
+        div.check(step, Y + xs)
         k = records.due(step)
         if k is not None:
             X = Y + xs
             records.take(k, X[:, :d], X[:, d:] if second else None)
-    return Y + xs
+    return Y + xs, div.host()

@@ -585,3 +585,77 @@ def test_problem_potential_errors():
         euler_maruyama(q, dt=0.1, steps=1, replicas=1, seed=0)
     with pytest.raises(ValueError, match="pass `friction` and `velocity_diffusion`"):
         baoab(q, dt=0.1, steps=1, replicas=1, seed=0, friction=1.0)
+
+
+# --- divergence is reported, not turned into NaNs silently --------------------------------------------
+def _first_crossing(M, z0, thr, steps):
+    """The first k with ‖Mᵏz₀‖² non-finite or above ``thr`` (deterministic linear map)."""
+    z = np.array(z0, dtype=float)
+    for k in range(1, steps + 1):
+        z = M @ z
+        if not (z @ z <= thr):
+            return k
+    return -1
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("method", ["baoab", "euler_maruyama", "exact_ou", "baoab_separable"])
+def test_divergence_names_the_exact_step_and_path(method, backend):
+    """A noiseless, unstable linear scheme: the reported step is where the exact one-step map
+    (scheme_transition, dense algebra) first crosses the documented threshold."""
+    from sgdsim import DivergenceError
+
+    if method == "exact_ou":  # the exact transition of an unstable OU process (A has −1 and 2)
+        model = LinearSDE([[-1.0, 0.0], [0.0, 2.0]], np.zeros((2, 2)))
+        dt, z0 = 0.5, np.array([1.0, 0.5])
+    else:  # BAOAB / EM beyond their stability limits on stiffness [4, 1]
+        sep = method == "baoab_separable"
+        K = np.diag([4.0, 1.0]) if sep else np.array([[4.0, 0.5], [0.5, 1.0]])
+        model = UnderdampedLangevin(K, 0.5, 0.0)
+        dt, z0 = (1.2 if method != "euler_maruyama" else 0.9), np.array([1.0, 0.5, 0.0, 0.0])
+        method = "baoab" if sep else method
+    fn = {"euler_maruyama": euler_maruyama, "baoab": baoab, "exact_ou": exact_ou}[method]
+    M, _ = scheme_transition(method, model, dt)
+    x0 = z0[: model.dim]
+    thr = 1e20 * max(1.0, z0 @ z0)
+    expect = _first_crossing(M, z0, thr, 3000)
+    assert 10 < expect < 3000  # the setup really diverges, after a while
+    kw = dict(dt=dt, steps=3000, replicas=3, seed=0, x0=x0, every=7, record=("x", "dist2"),
+              backend=backend)  # fmt: skip
+    with pytest.raises(DivergenceError, match=rf"replica 0 diverged at step {expect} ") as err:
+        fn(model, **kw)
+    assert err.value.trajectory.diverged_at.tolist() == [expect] * 3
+    res = fn(model, on_divergence="record", **kw)
+    first_nan = -(-expect // 7)
+    assert np.all(np.isfinite(res["x"][:first_nan])) and np.all(np.isnan(res["x"][first_nan:]))
+    assert np.all(np.isnan(res.final_x))
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_only_the_runaway_path_is_marked(backend):
+    """U = −x⁴/4 (force x³), no noise: the path started at 2 runs away at the step the plain
+    recursion x ← x + dt·x³ does; the one started at 0.1 stays finite and untouched."""
+    if backend == "numba":
+
+        @njit
+        def grad(x):
+            return -(x**3)
+
+    else:
+
+        def grad(x):
+            return -(x**3)
+
+    dt, x = 0.01, 2.0
+    thr = 1e20 * 4.0
+    expect = -1
+    for k in range(1, 5000):
+        x = x + dt * x**3
+        if not (x * x <= thr):
+            expect = k
+            break
+    res = euler_maruyama(grad, dt=dt, steps=5000, replicas=2, seed=0, x0=[[2.0], [0.1]],
+                         diffusion=0.0, every=5000, record=(), on_divergence="record",
+                         backend=backend)  # fmt: skip
+    assert res.diverged_at.tolist() == [expect, -1] and expect > 0
+    assert np.isnan(res.final_x[0, 0]) and np.isfinite(res.final_x[1, 0])
