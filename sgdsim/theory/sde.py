@@ -2,21 +2,26 @@
 
 Every integrator advances ``replicas`` independent paths in parallel (Numba ``prange`` over paths),
 each path with its own xoshiro256++ stream from :mod:`sgdsim._rng`, so the same ``seed`` gives
-bitwise identical paths whatever the thread count. With diagonal stiffness and noise, BAOAB runs
-blocks of up to 256 paths as SIMD lanes (:func:`sgdsim._rng.normal_lanes`; same numbers).
-``backend="numpy"`` (the reference) or ``"cupy"`` (GPU) runs the same schemes as whole-ensemble
-array code instead (:mod:`sgdsim.theory.sde_array`, counter-based streams: same law, other
-numbers). Each step first draws all of its ``d`` (or
-``2d``) normals into a per-path scratch vector with :func:`sgdsim._rng.fill_standard_normal`
-(generator state in registers; the same sequence as one-at-a-time draws). Nothing but the
+bitwise identical paths whatever the thread count. Each step draws its ``d`` (or ``2d``) normals
+in stream order (:func:`sgdsim._rng.fill_standard_normal`, generator state in registers); with
+diagonal stiffness and noise, BAOAB runs blocks of up to 256 paths as SIMD lanes
+(:func:`sgdsim._rng.normal_lanes`; the same numbers). ``backend="numpy"`` (the reference) or
+``"cupy"`` (GPU) runs the same schemes as whole-ensemble array code instead
+(:mod:`sgdsim.theory.sde_array`, counter-based streams: same law, other numbers). Nothing but the
 requested records is stored: positions, velocities and/or scalar observables every ``every`` steps.
+Long runs go in pieces under a progress bar; a path whose squared state norm becomes non-finite
+or exceeds ``1e20·max(1, ‖start‖², ‖x*‖²)`` is reported with its step (``on_divergence``).
 
 Models
 ------
 * :class:`~sgdsim.theory.langevin.LinearSDE` ``dx = −A(x − x*)dt + √(2D) dW`` (first order);
 * :class:`~sgdsim.theory.langevin.UnderdampedLangevin`
   ``dx = v dt, dv = −K(x − x*)dt − Γv dt + √(2D_v) dW`` (second order, phase space ``(x, v)``);
-* any potential given by a Numba ``@njit`` gradient ``grad(x) -> array`` (shape (d,) to (d,)):
+* an sgdsim problem as the potential ``U = L`` (``Quadratic`` and ``LinearRegression`` run as
+  their exact linear models; a shared ``GaussianRandomPotential`` and a ``CustomProblem`` through
+  their gradients);
+* any potential given by a Numba ``@njit`` gradient ``grad(x) -> array`` (shape (d,) to (d,);
+  on the array backends a whole-ensemble ``grad(X)``, (R, d) to (R, d)):
   overdamped ``dx = −∇U(x)dt + √(2D) dW`` (Euler–Maruyama) or underdamped
   ``dx = v dt, dv = −∇U(x)dt − Γv dt + √(2D_v) dW`` (BAOAB). A user gradient is compiled into the
   kernel once per process (not cached on disk); it allocates its return array each call, which
