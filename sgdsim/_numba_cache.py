@@ -22,7 +22,6 @@ import os
 from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
-REGISTERED = False
 
 
 def numba_sources(root: Path | None = None) -> list[Path]:
@@ -35,8 +34,11 @@ def package_stamp(root: Path | None = None) -> bytes:
     """SHA-256 over the relative paths and contents of :func:`numba_sources` (re-read only when
     a file's modification time or size changed)."""
     root = PACKAGE_ROOT if root is None else root
-    state = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(root.rglob("*.py")))
-    return _stamp(str(root), state)
+    state = []
+    for p in sorted(root.rglob("*.py")):
+        st = p.stat()
+        state.append((str(p), st.st_mtime_ns, st.st_size))
+    return _stamp(str(root), tuple(state))
 
 
 @functools.lru_cache(maxsize=8)
@@ -78,4 +80,5 @@ def _register() -> bool:
     return True
 
 
+#: whether the package-stamp locator is active (False: Numba's default stamps, see above)
 REGISTERED = _register()

@@ -124,7 +124,7 @@ def randbelow(s, n):
 # Marsaglia & Tsang (2000) for the unnormalised density f(x) = exp(-x^2/2): N layers of common
 # area V, the base strip (rectangle plus tail beyond R) drawn as one wide layer. Doornik's (2005)
 # independent bits: the layer index takes the low 11 bits of a 64-bit word, the uniform the top
-# 53. With 2048 layers only ~0.19% of draws fall outside the inner rectangles (1.5% with the
+# 53. With 2048 layers only 0.23% of draws fall outside the inner rectangles (1.5% with the
 # classic 256), which is what lets the SIMD lane generator skip its slow path almost always.
 _ZIG_BITS = 11
 _ZIG_N = 1 << _ZIG_BITS
@@ -136,16 +136,18 @@ def _f(x: float) -> float:
     return math.exp(-0.5 * x * x)
 
 
+def _base_area(r: float) -> float:
+    """Area of the base strip: the rectangle r·f(r) plus the tail of f beyond r."""
+    return r * _f(r) + math.sqrt(math.pi / 2) * math.erfc(r / math.sqrt(2))
+
+
 def ziggurat_constants(n_layers: int) -> tuple[float, float]:
     """``(R, V)`` of the ``n_layers``-layer normal ziggurat, solved by bisection on the closure
     condition that the top layer ends exactly at the mode (reproduces Marsaglia & Tsang's
     R = 3.6541528853610088, V = 4.92867323399e-3 for 256 layers)."""
 
-    def area(r: float) -> float:  # base strip: rectangle r·f(r) plus the tail beyond r
-        return r * _f(r) + math.sqrt(math.pi / 2) * math.erfc(r / math.sqrt(2))
-
     def overshoot(r: float) -> float:
-        v, x = area(r), r
+        v, x = _base_area(r), r
         for _ in range(2, n_layers):
             y = v / x + _f(x)
             if y >= 1.0:
@@ -159,13 +161,13 @@ def ziggurat_constants(n_layers: int) -> tuple[float, float]:
         if mid in (lo, hi):
             break
         lo, hi = (mid, hi) if overshoot(mid) > 0 else (lo, mid)
-    return hi, area(hi)
+    return hi, _base_area(hi)
 
 
 def _ziggurat_tables(n: int, r: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Layer widths ``x`` (x[0] the base strip, x[1] = R, x[n] = 0), inner-rectangle ratios
     ``x[i+1]/x[i]`` and ``f(x)``."""
-    v = r * _f(r) + math.sqrt(math.pi / 2) * math.erfc(r / math.sqrt(2))
+    v = _base_area(r)
     x = np.empty(n + 1)
     x[0] = v / _f(r)
     x[1] = r

@@ -16,7 +16,7 @@ from sgdsim.backends.base import OBSERVABLES, Records, RunSpec
 from sgdsim.backends.lowering import SAMPLINGS, Lowered, lower
 from sgdsim.optim import SGD
 from sgdsim.problems.linreg import LinearRegression
-from sgdsim.trajectory import DivergenceError, Trajectory
+from sgdsim.trajectory import DivergenceError, Trajectory, default_divergence_threshold
 
 __all__ = ["simulate"]
 
@@ -128,11 +128,7 @@ def simulate(
         buf0 = lowered.to_kernel(_initial_array("init_buffer", init_buffer, seed, replicas, d, spawn_key=2))
     opt = _resolve_nudge(optimizer, problem, lowered)
     if divergence_threshold is None:
-        scale = max(1.0, float(np.max(np.sum(theta0**2, axis=1))))
-        star = getattr(problem, "minimum", None)
-        if star is not None:
-            scale = max(scale, float(np.sum(np.asarray(star) ** 2)))
-        divergence_threshold = 1e20 * scale
+        divergence_threshold = default_divergence_threshold(theta0, getattr(problem, "minimum", None))
     threshold = check_positive("divergence_threshold", divergence_threshold)
 
     spec = RunSpec(lowered, opt, np.dtype(dtype), lowered.to_kernel(theta0), seed, threshold, buf0)

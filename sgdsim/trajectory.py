@@ -11,7 +11,17 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-__all__ = ["DivergenceError", "Trajectory"]
+__all__ = ["DivergenceError", "Trajectory", "default_divergence_threshold"]
+
+
+def default_divergence_threshold(start: np.ndarray, reference=None) -> float:
+    """The bound on a replica's squared state norm beyond which it has diverged:
+    ``1e20·max(1, max_r ‖start_r‖², ‖reference‖²)`` (``start`` (R, n); ``reference`` a minimum
+    or fixed point, optional)."""
+    scale = max(1.0, float(np.max(np.sum(start * start, axis=1)))) if start.size else 1.0
+    if reference is not None:
+        scale = max(scale, float(np.sum(np.asarray(reference, dtype=float) ** 2)))
+    return 1e20 * scale
 
 
 class DivergenceError(RuntimeError):

@@ -57,7 +57,6 @@ class ArrayRunner:
         # would synchronize the GPU every step
         host = low.arrays
         self._noisy = bool(np.any(host["std"] > 0)) if "std" in host else False
-        self._noise_std = float(host["std"][0]) if self.kind == "rff" else 0.0
         self._has_chol = bool(np.any(host["chol"])) if "chol" in host else False
         self.rng = CounterRNG(spec.seed, r, xp)
         # divergence steps live on the device during a chunk (no host sync per step) and are
@@ -116,8 +115,7 @@ class ArrayRunner:
         xp, a = self.xp, self.a
         s = -a["amp"] * xp.sin(self._rff_phases(th))
         g = xp.einsum("rm,rmd->rd", s, a["W"]) if a["W"].ndim == 3 else s @ a["W"]
-        std = self._noise_std
-        return g + std * self.rng.normal(th.shape[1]) if std > 0 else g
+        return g + a["std"] * self.rng.normal(th.shape[1]) if self._noisy else g
 
     def _batch_indices(self, reps: int, n: int):
         xp = self.xp
@@ -165,7 +163,6 @@ class ArrayRunner:
             else:  # params
                 val = th
             out[rows, j] = _to_host(val)
-
 
     def advance(self, t0: int, lrs: np.ndarray, rec: Records) -> None:
         xp = self.xp

@@ -66,7 +66,7 @@ from sgdsim.problems import CustomProblem, LinearRegression, Quadratic
 from sgdsim.problems.random_potential import GaussianRandomPotential, rff_grad_into
 from sgdsim.theory import sde_array
 from sgdsim.theory.langevin import LinearSDE, UnderdampedLangevin, _matrix_or_diag
-from sgdsim.trajectory import DivergenceError
+from sgdsim.trajectory import DivergenceError, default_divergence_threshold
 
 __all__ = [
     "SDEPaths",
@@ -250,7 +250,7 @@ def _baoab_separable_block(kd, xs, X, V, X0, states, r0, lanes, dt, steps, every
     (:func:`normal_lanes`; the order within a path is coordinate by coordinate, as in the
     general kernel), then B, A, O, A, B run across the paths (the force ``k_i (x_i − x*_i)`` is
     recomputed instead of stored). The block's state lives in local (d, m) arrays, so nothing
-    aliases and the lane loops vectorize (2.2× the per-path loop on W3)."""
+    aliases and the lane loops vectorize."""
     m = min(lanes, X.shape[0] - r0)
     n = X.shape[1]
     # block-local transposes, filled by plain loops (np.ascontiguousarray(….T) defeats LLVM's
@@ -492,25 +492,23 @@ def _records(record, n_rec: int, R: int, d: int, second_order: bool):
     return rec_x, rec_v, rec_s, codes, scal
 
 
-def _common(dt, steps, replicas, every):
+def _common(dt, steps, replicas, every, backend, dtype, on_divergence):
+    """The integrators' shared arguments, validated: ``(dt, steps, R, every, n_rec, xp, ftype)``
+    with ``xp`` the backend's array namespace from the registry (None for the Numba kernels;
+    CuPy checked for a device) and ``ftype`` the arithmetic dtype."""
     dt = check_positive("dt", dt)
     steps = check_int("steps", steps, minimum=0)
     R = check_int("replicas", replicas, minimum=1)
     every = check_int("every", every, minimum=1)
-    return dt, steps, R, every, steps // every + 1
-
-
-def _namespace(backend: str, dtype: str):
-    """``(xp, dtype)`` from the backend registry: ``xp`` is None for the Numba kernels, else the
-    array namespace (CuPy: checked for a device)."""
     check_choice("dtype", dtype, ("float64", "float32"))
+    check_choice("on_divergence", on_divergence, ("raise", "record"))
     xp = array_namespace(backend)
     if xp is None and dtype != "float64":
         raise ValueError(
             f"`dtype`={dtype!r} needs an array backend (backend='numpy' or 'cupy'); "
             "the Numba SDE kernels run in float64"
         )
-    return xp, np.dtype(dtype)
+    return dt, steps, R, every, steps // every + 1, xp, np.dtype(dtype)
 
 
 _PROBLEMS = (Quadratic, LinearRegression, GaussianRandomPotential, CustomProblem)
@@ -615,12 +613,6 @@ def _pack_result(method, dt, every, n_rec, rec_x, rec_v, rec_s, scal, X, V, run,
     return paths
 
 
-def _divergence_threshold(state: np.ndarray, x_star) -> float:
-    """``1e20·max(1, max_r ‖state_r‖², ‖x*‖²)`` on the squared norm of a path's state."""
-    start = float(np.max(np.sum(state * state, axis=1))) if state.size else 0.0
-    return 1e20 * max(1.0, start, float(np.sum(np.asarray(x_star, dtype=float) ** 2)))
-
-
 def _run_info(seed: int, backend: str, dtype: str) -> dict:
     from sgdsim import __version__
 
@@ -687,9 +679,8 @@ def euler_maruyama(
         first such step and path (the result attached as ``.trajectory``); "record": return,
         with the diverged paths NaN from their step on and :attr:`SDEPaths.diverged_at` set.
     """
-    dt, steps, R, every, n_rec = _common(dt, steps, replicas, every)
-    xp, ftype = _namespace(backend, dtype)
-    check_choice("on_divergence", on_divergence, ("raise", "record"))
+    dt, steps, R, every, n_rec, xp, ftype = _common(dt, steps, replicas, every, backend, dtype,
+                                                    on_divergence)  # fmt: skip
     pgrad = None
     if isinstance(model, _PROBLEMS):
         g, gp, lin_p = _problem_gradient(model, xp)
@@ -724,10 +715,10 @@ def euler_maruyama(
     rec_x, rec_v, rec_s, codes, scal = _records(record, n_rec, R, d, second)
     pieces = chunks(steps, R * steps * n, progress, desc="euler_maruyama", multiple_of=every,
                     split_long=False)
-    thr = _divergence_threshold(X, lin.x_star if linear else np.zeros(n))
+    thr = default_divergence_threshold(X, lin.x_star if linear else None)
     if xp is not None:
         field = sde_array.linear_field(xp, lin.A, lin.x_star, ftype) if linear else f
-        recs = sde_array.Records(xp, rec_x, rec_v, rec_s, codes, every)
+        recs = sde_array.Records(rec_x, rec_v, rec_s, codes, every)
         Xd, div = sde_array.run_em(xp, xp.asarray(X, dtype=ftype), d, lambda Y: -field(Y),
                                    sde_array.noise_map(xp, nd, nf, diag, ftype), dt, pieces, seed,
                                    recs, thr)  # fmt: skip
@@ -800,9 +791,8 @@ def baoab(
     every, record, backend, dtype, progress, on_divergence : as in :func:`euler_maruyama`
         (``"x"`` positions, ``"v"`` velocities).
     """
-    dt, steps, R, every, n_rec = _common(dt, steps, replicas, every)
-    xp, ftype = _namespace(backend, dtype)
-    check_choice("on_divergence", on_divergence, ("raise", "record"))
+    dt, steps, R, every, n_rec, xp, ftype = _common(dt, steps, replicas, every, backend, dtype,
+                                                    on_divergence)  # fmt: skip
     pgrad = None
     if isinstance(model, _PROBLEMS):
         g, gp, lin_p = _problem_gradient(model, xp)
@@ -839,10 +829,10 @@ def baoab(
     rec_x, rec_v, rec_s, codes, scal = _records(record, n_rec, R, d, True)
     pieces = chunks(steps, R * steps * d, progress, desc="baoab", multiple_of=every,
                     split_long=False)
-    thr = _divergence_threshold(np.hstack([X, V]), m.x_star)
+    thr = default_divergence_threshold(np.hstack([X, V]), m.x_star)
     if xp is not None:
         force = sde_array.linear_field(xp, m.K, m.x_star, ftype) if f is None else f
-        recs = sde_array.Records(xp, rec_x, rec_v, rec_s, codes, every)
+        recs = sde_array.Records(rec_x, rec_v, rec_s, codes, every)
         Xd, Vd, div = sde_array.run_baoab(xp, xp.asarray(X, dtype=ftype), xp.asarray(V, dtype=ftype),
                                           force, c, sde_array.noise_map(xp, nd, nf, diag, ftype), dt,
                                           pieces, seed, recs, thr)  # fmt: skip
@@ -885,9 +875,8 @@ def exact_ou(
     ``Σ(h) = ∫_0^h e^{−As}2De^{−Aᵀs}ds`` (Van Loan). Arguments as :func:`euler_maruyama`; for an
     :class:`UnderdampedLangevin` the state is ``(x, v)``.
     """
-    dt, steps, R, every, n_rec = _common(dt, steps, replicas, every)
-    xp, ftype = _namespace(backend, dtype)
-    check_choice("on_divergence", on_divergence, ("raise", "record"))
+    dt, steps, R, every, n_rec, xp, ftype = _common(dt, steps, replicas, every, backend, dtype,
+                                                    on_divergence)  # fmt: skip
     second = isinstance(model, UnderdampedLangevin)
     if not isinstance(model, (LinearSDE, UnderdampedLangevin)):
         raise TypeError(
@@ -901,9 +890,9 @@ def exact_ou(
     rec_x, rec_v, rec_s, codes, scal = _records(record, n_rec, R, d, second)
     pieces = chunks(steps, R * steps * X.shape[1], progress, desc="exact_ou", multiple_of=every,
                     split_long=False)
-    thr = _divergence_threshold(X, lin.x_star)
+    thr = default_divergence_threshold(X, lin.x_star)
     if xp is not None:
-        recs = sde_array.Records(xp, rec_x, rec_v, rec_s, codes, every)
+        recs = sde_array.Records(rec_x, rec_v, rec_s, codes, every)
         Xd, div = sde_array.run_exact_ou(xp, xp.asarray(X, dtype=ftype), d, E, nf, lin.x_star, pieces,
                                          seed, recs, thr)  # fmt: skip
         X = _to_host(Xd).astype(np.float64)

@@ -35,8 +35,7 @@ _SPAWN_KEY = 3  # separates SDE streams from simulate()'s (spawn key 1) under on
 class Records:
     """Host record buffers and the rule that fills them (as the Numba kernels' ``_record``)."""
 
-    def __init__(self, xp, rec_x, rec_v, rec_s, codes, every: int):
-        self.xp = xp
+    def __init__(self, rec_x, rec_v, rec_s, codes, every: int):
         self.rec_x, self.rec_v, self.rec_s = rec_x, rec_v, rec_s
         self.codes = [int(c) for c in codes]
         self.every = every
@@ -179,9 +178,9 @@ def run_exact_ou(xp, X, d: int, E: np.ndarray, nf: np.ndarray, x_star: np.ndarra
     div = Divergence(xp, X.shape[0], thr)
     for step in _steps(pieces, xp):
         Y = Y @ e_t + _normals(rng, n, X.dtype) @ n_t
-        div.check(step, Y + xs)
+        X = Y + xs
+        div.check(step, X)
         k = records.due(step)
         if k is not None:
-            X = Y + xs
             records.take(k, X[:, :d], X[:, d:] if second else None)
-    return Y + xs, div.host()
+    return X, div.host()
