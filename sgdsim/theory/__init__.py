@@ -29,6 +29,7 @@ from sgdsim.theory.teacher_student import (
     integrate_order_parameters,
     learning_lr_threshold,
     order_parameter_rhs,
+    perfect_learning_lr_threshold,
     plateau_error_small_lr,
     symmetric_fixed_point,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "nsgd_is_stable",
     "nsgd_max_stable_lr",
     "order_parameter_rhs",
+    "perfect_learning_lr_threshold",
     "plateau_error_small_lr",
     "spectral_radius",
     "step_matrices",

@@ -71,6 +71,7 @@ __all__ = [
     "j2",
     "learning_lr_threshold",
     "order_parameter_rhs",
+    "perfect_learning_lr_threshold",
     "plateau_error_small_lr",
     "symmetric_fixed_point",
 ]
@@ -449,6 +450,45 @@ def symmetric_fixed_point(K: int, lr: float, *, guess=None) -> SymmetricFixedPoi
     Q, R, T = _symmetric_matrices(K, q, c, r)
     return SymmetricFixedPoint(K, lr, q, c, r, generalisation_error(Q, R, T),
                                float(np.max(np.linalg.eigvals(_jacobian(Q, R, T, lr)).real)))
+
+
+def perfect_learning_lr_threshold(T) -> float:
+    """Largest learning rate at which the perfect solution ``Q = R = T`` (student = teacher,
+    ``K = M``, second layers of ones, no output noise) is linearly stable.
+
+    The Jacobian of the ODEs there is ``J(η) = ηA + η²B`` (the O(η) drift and the O(η²) SGD-noise
+    term), so stability is lost where the largest real eigenvalue of ``A + ηB`` crosses zero
+    (Saad & Solla 1995, the asymptotic phase, Sec. IV). ``A`` and ``B`` come from central-difference
+    Jacobians at η = 1 and 2; the crossing is found by a scan and Brent's method. For ``K = M = 1``,
+    ``T = 1`` it equals ``π√(5/3)`` (derived in SymPy in the tests).
+
+    Parameters
+    ----------
+    T : (M, M)
+        Teacher overlaps (positive definite).
+
+    Returns
+    -------
+    float
+        η_c; ``inf`` if no crossing below η = 50.
+    """
+    T = as_float_array("T", T, ndim=2)
+    J1, J2 = _jacobian(T, T, T, 1.0), _jacobian(T, T, T, 2.0)
+    B = 0.5 * (J2 - 2.0 * J1)
+    A = J1 - B
+
+    def top(eta):
+        return float(np.max(np.linalg.eigvals(A + eta * B).real))
+
+    grid = np.geomspace(1e-2, 50.0, 400)
+    values = np.array([top(e) for e in grid])
+    if values[0] >= 0:
+        raise ValueError("the perfect solution is not stable for small η: is `T` positive definite?")
+    above = np.flatnonzero(values > 0)
+    if above.size == 0:
+        return math.inf
+    j = int(above[0])
+    return float(brentq(top, grid[j - 1], grid[j], xtol=1e-12))
 
 
 def _jacobian(Q, R, T, lr, h=1e-6):
