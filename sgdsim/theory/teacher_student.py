@@ -217,7 +217,8 @@ def _generalisation_error(Q, R, T, v, v_star):
     ss = np.einsum("...i,...ik,...k->...", v, _i2(dq[..., :, None], Q, dq[..., None, :]), v)
     st = v_star @ _i2(dt[:, None], T, dt[None, :]) @ v_star
     cross = np.einsum("...i,...in,n->...", v, _i2(dq[..., :, None], R, dt), v_star)
-    out = 0.5 * (ss + st - 2.0 * cross)
+    # a sum of squares: clip the rounding-level negatives (~1e-17) at perfect learning
+    out = np.maximum(0.5 * (ss + st - 2.0 * cross), 0.0)
     return float(out) if out.ndim == 0 else out
 
 
