@@ -87,7 +87,8 @@ md(r"""
 ## 2. The learning curve: ODE vs simulation at three input sizes
 
 The ODE starts from the $N\to\infty$ initial condition $Q = 0.09\,I$, $R = 0$. The simulation's
-relative deviation from it should shrink as $N^{-1/2}$ (Goldt et al. 2019, Theorem 1).
+relative deviation from it should shrink as $N^{-1/2}$ (the order parameters fluctuate by
+$O(N^{-1/2})$ around the ODE solution; Goldt et al. 2019 prove the ODEs exact as $N\to\infty$).
 """)
 
 code(r"""

@@ -5,7 +5,7 @@ trained by :func:`sgdsim.simulate_teacher_student` (erf activation, Gaussian inp
 sample per step, teacher with ``T = I``):
 
 * the generalisation-error curve: the simulation's deviation from the ODE shrinks as ``N^{-1/2}``
-  (Goldt et al. 2019, Theorem 1: fluctuations of the order parameters are O(1/√N));
+  (Goldt et al. 2019 prove the ODEs exact as N → ∞; order parameters fluctuate by O(1/√N));
 * the symmetric plateau for ``K = M = 2``: its height is the symmetric fixed point of the ODEs
   (found by root solving; Saad & Solla's closed form as η → 0), and its length grows as
   ``ln N / (2λ)`` with λ the fixed point's unstable eigenvalue (the initial asymmetry is
@@ -70,7 +70,7 @@ def ode_vs_simulation(ctx: CheckContext) -> list[Measurement]:
         quantity=f"exponent of the RMS relative deviation |ε_sim − ε_ODE|/ε_ODE vs N (N = {sizes}; "
                  f"errors {', '.join(f'{math.exp(v):.4f}' for v in log_err)})",
         predicted=-0.5, measured=slope, tolerance=3 * se,
-        source="Goldt et al. 2019, Thm 1 (O(1/√N) fluctuations)",
+        source="Goldt et al. 2019 (ODEs exact as N → ∞, O(1/√N) fluctuations)",
         note=f"3 bootstrap SE of the fitted slope (SE = {se:.3f}; {replicas} replicas per N, "
              f"α ≤ {alpha_max})",
     )]

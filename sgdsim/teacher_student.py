@@ -38,7 +38,7 @@ from sgdsim import __version__
 from sgdsim._progress import chunks
 from sgdsim._rng import fill_standard_normal, replica_states, standard_normal
 from sgdsim._validation import as_float_array, check_choice, check_int
-from sgdsim.theory.teacher_student import _generalisation_error, generalisation_error, positive
+from sgdsim.theory.teacher_student import _generalisation_error, _positive, generalisation_error
 from sgdsim.trajectory import DivergenceError, Trajectory, default_divergence_threshold
 
 __all__ = ["TeacherStudent", "simulate_teacher_student"]
@@ -81,7 +81,7 @@ class TeacherStudent:
             "teacher_second", self.teacher_second, shape=(M,))
         object.__setattr__(self, "teacher_weights", np.ascontiguousarray(W))  # one kernel signature
         object.__setattr__(self, "teacher_second", vs)
-        object.__setattr__(self, "noise_std", positive("noise_std", self.noise_std, allow_zero=True))
+        object.__setattr__(self, "noise_std", _positive("noise_std", self.noise_std, allow_zero=True))
         object.__setattr__(self, "T", W @ W.T / N)
 
     @classmethod
@@ -283,12 +283,12 @@ def simulate_teacher_student(problem: TeacherStudent, lr: float, *, steps: int, 
     """
     if not isinstance(problem, TeacherStudent):
         raise TypeError(f"`problem` must be a TeacherStudent, got {type(problem).__name__}")
-    lr = positive("lr", lr)
-    lr_second = positive("lr_second", lr_second, allow_zero=True)
+    lr = _positive("lr", lr)
+    lr_second = _positive("lr_second", lr_second, allow_zero=True)
     steps = check_int("steps", steps, minimum=0)
     replicas = check_int("replicas", replicas, minimum=1)
     seed = check_int("seed", seed, minimum=0)
-    init_std = positive("init_std", init_std, allow_zero=True)
+    init_std = _positive("init_std", init_std, allow_zero=True)
     check_choice("on_divergence", on_divergence, ("raise", "record", "stop"))
     K, M, N = problem.K, problem.M, problem.N
     every = max(1, N // 10) if every is None else check_int("every", every, minimum=1)
@@ -299,7 +299,7 @@ def simulate_teacher_student(problem: TeacherStudent, lr: float, *, steps: int, 
     if divergence_threshold is None:
         sq_norms = np.concatenate([np.diagonal(Q0, axis1=1, axis2=2).ravel(), np.diag(problem.T)])
         divergence_threshold = default_divergence_threshold(np.sqrt(sq_norms)[:, None])
-    threshold = positive("divergence_threshold", divergence_threshold)
+    threshold = _positive("divergence_threshold", divergence_threshold)
 
     n_rec = steps // every + 1
     Q_rec = np.full((n_rec, replicas, K, K), np.nan)

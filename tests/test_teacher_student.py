@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 import pytest
 import sympy as sp
@@ -228,7 +229,14 @@ def test_simulator_is_reproducible_and_replicas_differ():
     a = sg.simulate_teacher_student(problem, 1.0, steps=500, replicas=3, seed=7)
     b = sg.simulate_teacher_student(problem, 1.0, steps=500, replicas=3, seed=7)
     c = sg.simulate_teacher_student(problem, 1.0, steps=500, replicas=3, seed=8)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)  # one stream per replica: the thread count cannot change the numbers
+    try:
+        one = sg.simulate_teacher_student(problem, 1.0, steps=500, replicas=3, seed=7)
+    finally:
+        numba.set_num_threads(threads)
     assert np.array_equal(a["Q"].values, b["Q"].values)
+    assert np.array_equal(a["Q"].values, one["Q"].values)
     assert not np.array_equal(a["Q"].values, c["Q"].values)
     assert not np.allclose(a["eps_g"].values[-1, 0], a["eps_g"].values[-1, 1])
     assert a.status == "ok" and a.divergence is None and a["eps_g"].dims == ("step", "replica")
@@ -286,6 +294,8 @@ def test_bad_arguments_name_the_parameter():
         ts.order_parameter_rhs(np.eye(3), np.eye(2), np.eye(2), 0.1)
     with pytest.raises(TypeError, match="lr"):
         ts.integrate_order_parameters(np.eye(1), np.eye(1), np.eye(1), "1", 1.0)
+    with pytest.raises(ValueError, match="positive semi-definite"):
+        ts.generalisation_error(np.eye(1), np.array([[2.0]]), np.eye(1))  # |R| > √(QT)
     with pytest.raises(ValueError, match="lr_bracket"):
         ts.learning_lr_threshold(np.eye(1) * 0.01, np.eye(1) * 1e-3, np.eye(1), alpha_max=50,
                                  lr_bracket=(0.5, 1.0))

@@ -1,6 +1,6 @@
 """Online SGD of a two-layer soft committee machine in the teacher–student setup (Saad–Solla ODEs).
 
-The model (Saad & Solla, Phys. Rev. E 52, 4225 (1995), Sec. II; Goldt, Advani, Saxe, Krzakala &
+The model (Saad & Solla, Phys. Rev. E 52, 4225 (1995); Goldt, Advani, Saxe, Krzakala &
 Zdeborová, NeurIPS 2019 / arXiv:1906.08632, Eq. (1) and Sec. 2). Inputs ``x ~ N(0, I_N)``;
 teacher ``y = Σ_m v*_m g(ν_m) + σζ`` with ``ν_m = w*_m·x/√N`` and ``ζ ~ N(0, 1)``; student
 ``φ(x) = Σ_k v_k g(λ_k)``, ``λ_k = w_k·x/√N``; activation ``g(u) = erf(u/√2)``. Online SGD on
@@ -14,8 +14,8 @@ teacher ``y = Σ_m v*_m g(ν_m) + σζ`` with ``ν_m = w*_m·x/√N`` and ``ζ ~
 with a fixed second layer). With the order parameters ``Q_ik = w_i·w_k/N``, ``R_in = w_i·w*_n/N``,
 ``T_nm = w*_n·w*_m/N`` the local fields ``(λ, ν)`` are jointly Gaussian with covariance
 ``C = [[Q, R], [Rᵀ, T]]``, and as ``N → ∞`` with time ``α = μ/N`` the order parameters follow
-the deterministic ODEs (Saad & Solla 1995, the equations of motion of Sec. II; Goldt et al.
-2019, Sec. 2, proved exact with O(1/√N) fluctuations in their Theorem 1):
+the deterministic ODEs (Saad & Solla 1995, their equations of motion for R and Q; Goldt et al.
+2019, Sec. 2, who prove them asymptotically exact, with O(1/√N) fluctuations at finite N):
 
 .. math::
     \\frac{dR_{in}}{d\\alpha} = -\\eta v_i \\sum_a u_a I_3(i, n, a),\\qquad
@@ -37,7 +37,8 @@ have the closed forms of Saad & Solla 1995 (their appendix; also Goldt et al., A
 ``ε_g = ½ E[(φ(x) − Σ v*_m g(ν_m))²]``; Saad & Solla's ``ε_g`` for ``v = v* = 1``) is
 ``ε_g = ½ Σ_ab u_a u_b I_2(a, b)`` (:func:`generalisation_error`).
 
-The symmetric plateau (Saad & Solla 1995, Sec. III; Saad & Solla PRL 74, 4337 (1995)): for
+The symmetric plateau (Saad & Solla 1995, the symmetric phase; Saad & Solla PRL 74, 4337
+(1995)): for
 ``K = M``, ``T = I``, ``v = v* = 1`` and small ``η`` the dynamics is trapped near the fixed point
 with all ``Q_ii = Q``, ``Q_{i≠k} = C``, ``R_in = R`` where ``Q = C = 1/(2K−1)``,
 ``R = 1/√(K(2K−1))`` and ``ε_g = (K/π)(π/6 − K arcsin(1/(2K)))``
@@ -80,7 +81,7 @@ _TWO_PI = 2.0 / math.pi
 _FOUR_PI2 = 4.0 / math.pi**2
 
 
-def positive(name: str, value, *, allow_zero: bool = False) -> float:
+def _positive(name: str, value, *, allow_zero: bool = False) -> float:
     """``check_positive`` that also refuses strings and booleans (TypeError naming ``name``)."""
     if isinstance(value, (str, bytes, bool, np.bool_)):
         raise TypeError(f"`{name}` must be a real number, got {value!r}")
@@ -155,7 +156,7 @@ def _j2(c11, c12, c22):
 # --- order parameters -------------------------------------------------------------------------
 def committee_covariance(Q, R, T) -> np.ndarray:
     """The covariance ``C = [[Q, R], [Rᵀ, T]]`` of the local fields ``(λ_1..λ_K, ν_1..ν_M)``,
-    shape ``(K+M, K+M)``; checks shapes, symmetry and finiteness."""
+    shape ``(K+M, K+M)``; checks shapes, symmetry, finiteness and positive semi-definiteness."""
     Q = as_float_array("Q", Q, ndim=2)
     R = as_float_array("R", R, ndim=2)
     T = as_float_array("T", T, ndim=2)
@@ -167,7 +168,17 @@ def committee_covariance(Q, R, T) -> np.ndarray:
     for name, mat in (("Q", Q), ("T", T)):
         if not np.allclose(mat, mat.T, rtol=1e-10, atol=1e-12):
             raise ValueError(f"`{name}` must be symmetric")
-    return np.block([[Q, R], [R.T, T]])
+    C = np.block([[Q, R], [R.T, T]])
+    _check_psd(C)
+    return C
+
+
+def _check_psd(C: np.ndarray) -> None:
+    """Overlaps of real weight vectors form a PSD matrix: refuse ``C`` (..., n, n) otherwise."""
+    low = float(np.min(np.linalg.eigvalsh(C))) if C.size else 0.0
+    if low < -1e-9 * max(1.0, float(np.max(np.abs(C)))):
+        raise ValueError(f"[[Q, R], [Rᵀ, T]] must be positive semi-definite (overlaps of real weight "
+                         f"vectors); its smallest eigenvalue is {low:.3g}")
 
 
 def _second_layers(v, v_star, K: int, M: int) -> tuple[np.ndarray, np.ndarray]:
@@ -180,8 +191,8 @@ def generalisation_error(Q, R, T, v=None, v_star=None) -> float | np.ndarray:
     """Closed-form ``ε_g = ½ E[(Σ_k v_k g(λ_k) − Σ_m v*_m g(ν_m))²]`` over ``x ~ N(0, I)``.
 
     ``ε_g = (1/π)[Σ_ik v_i v_k arcsin(Q_ik/√((1+Q_ii)(1+Q_kk))) + Σ_nm v*_n v*_m arcsin(T_nm/…)
-    − 2 Σ_in v_i v*_n arcsin(R_in/√((1+Q_ii)(1+T_nn)))]`` (Saad & Solla 1995, Sec. II; Goldt et
-    al. 2019, Sec. 2), the noiseless error (output noise adds σ²/2 to the test loss).
+    − 2 Σ_in v_i v*_n arcsin(R_in/√((1+Q_ii)(1+T_nn)))]`` (Saad & Solla 1995; Goldt et al. 2019,
+    Sec. 2), the noiseless error (output noise adds σ²/2 to the test loss).
 
     Parameters
     ----------
@@ -207,6 +218,9 @@ def generalisation_error(Q, R, T, v=None, v_star=None) -> float | np.ndarray:
     if v.shape[-1:] != (K,):
         raise ValueError(f"`v` must have shape (..., {K}), got {v.shape}")
     v_star = np.ones(M) if v_star is None else as_float_array("v_star", v_star, shape=(M,))
+    Tb = np.broadcast_to(T, (*R.shape[:-2], M, M))
+    top = np.concatenate([Q, R], -1)
+    _check_psd(np.concatenate([top, np.concatenate([np.swapaxes(R, -1, -2), Tb], -1)], -2))
     return _generalisation_error(Q, R, T, v, v_star)
 
 
@@ -226,8 +240,8 @@ def order_parameter_rhs(Q, R, T, lr: float, *, v=None, v_star=None, noise_std: f
                         lr_second: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """Right-hand side of the order-parameter ODEs in time ``α = steps/N``.
 
-    Implements the Saad–Solla equations of motion (module docstring; Saad & Solla 1995, Sec. II,
-    and with the second layer trained Goldt et al. 2019, Sec. 2), all ``I_3`` and ``I_4`` terms
+    Implements the Saad–Solla equations of motion (module docstring; Saad & Solla 1995, and with
+    the second layer trained Goldt et al. 2019, Sec. 2), all ``I_3`` and ``I_4`` terms
     at once by broadcasting.
 
     Parameters
@@ -251,8 +265,8 @@ def order_parameter_rhs(Q, R, T, lr: float, *, v=None, v_star=None, noise_std: f
     C = committee_covariance(Q, R, T)
     K, M = np.shape(R)
     v, v_star = _second_layers(v, v_star, K, M)
-    return _rhs(C, K, v, v_star, positive("lr", lr), positive("noise_std", noise_std, allow_zero=True),
-                positive("lr_second", lr_second, allow_zero=True))
+    return _rhs(C, K, v, v_star, _positive("lr", lr), _positive("noise_std", noise_std, allow_zero=True),
+                _positive("lr_second", lr_second, allow_zero=True))
 
 
 def _rhs(C, K, v, v_star, lr, noise_std, lr_second):
@@ -346,10 +360,10 @@ def integrate_order_parameters(Q0, R0, T, lr: float, alpha_max: float, *, v0=Non
     -------
     OrderParameterCurve
     """
-    lr = positive("lr", lr)
-    alpha_max = positive("alpha_max", alpha_max)
-    noise_std = positive("noise_std", noise_std, allow_zero=True)
-    lr_second = positive("lr_second", lr_second, allow_zero=True)
+    lr = _positive("lr", lr)
+    alpha_max = _positive("alpha_max", alpha_max)
+    noise_std = _positive("noise_std", noise_std, allow_zero=True)
+    lr_second = _positive("lr_second", lr_second, allow_zero=True)
     C0 = committee_covariance(Q0, R0, T)
     K, M = np.shape(R0)
     v0, v_star = _second_layers(v0, v_star, K, M)
@@ -441,7 +455,7 @@ def symmetric_fixed_point(K: int, lr: float, *, guess=None) -> SymmetricFixedPoi
     (unrestricted) ODEs there, by central finite differences (step 1e-6).
     """
     K = check_int("K", K, minimum=2)
-    lr = positive("lr", lr)
+    lr = _positive("lr", lr)
     if guess is None:
         guess = np.array([1.2 / (2 * K - 1), 0.8 / (2 * K - 1), 1.2 / math.sqrt(K * (2 * K - 1))])
     sol = root(_symmetric_residual, np.asarray(guess, float), args=(K, lr), method="lm", tol=1e-14)
@@ -459,7 +473,7 @@ def perfect_learning_lr_threshold(T) -> float:
 
     The Jacobian of the ODEs there is ``J(η) = ηA + η²B`` (the O(η) drift and the O(η²) SGD-noise
     term), so stability is lost where the largest real eigenvalue of ``A + ηB`` crosses zero
-    (Saad & Solla 1995, the asymptotic phase, Sec. IV). ``A`` and ``B`` come from central-difference
+    (Saad & Solla 1995, the asymptotic phase). ``A`` and ``B`` come from central-difference
     Jacobians at η = 1 and 2; the crossing is found by a scan and Brent's method. For ``K = M = 1``,
     ``T = 1`` it equals ``π√(5/3)`` (derived in SymPy in the tests).
 
@@ -527,8 +541,8 @@ def learning_lr_threshold(Q0, R0, T, *, alpha_max: float, tol: float = 1e-3,
     method on the sign of ``log(ε_g(α_max)/ε_g(0)) − log(learned_below)``) stops at relative
     width ``tol``.
     """
-    alpha_max = positive("alpha_max", alpha_max)
-    lo, hi = (positive("lr_bracket", x) for x in lr_bracket)
+    alpha_max = _positive("alpha_max", alpha_max)
+    lo, hi = (_positive("lr_bracket", x) for x in lr_bracket)
     eps0 = generalisation_error(Q0, R0, T)
 
     def margin(lr):
