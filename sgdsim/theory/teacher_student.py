@@ -32,16 +32,15 @@ where ``a, b`` run over all ``K + M`` hidden units (students first), ``u = (v, �
 * ``I_3(a, b, c) = E[g'(h_a) h_b g(h_c)]``, ``I_4(a, b, c, d) = E[g'(h_a) g'(h_b) g(h_c) g(h_d)]``,
 * ``J_2(a, b) = E[g'(h_a) g'(h_b)] = (2/π) / √((1+C_aa)(1+C_bb) − C_ab²)``
 
-have the closed forms of Saad & Solla 1995 (their appendix; also Goldt et al., Appendix) given in
-:func:`i3` and :func:`i4`. The generalisation error (Goldt et al. Sec. 1, the noiseless
+have the closed forms of Saad & Solla 1995 (their appendix; used again by Goldt et al.) given in
+:func:`i3` and :func:`i4`. The generalisation error (Goldt et al.'s definition, the noiseless
 ``ε_g = ½ E[(φ(x) − Σ v*_m g(ν_m))²]``; Saad & Solla's ``ε_g`` for ``v = v* = 1``) is
 ``ε_g = ½ Σ_ab u_a u_b I_2(a, b)`` (:func:`generalisation_error`).
 
 The symmetric plateau (Saad & Solla 1995, the symmetric phase; Saad & Solla PRL 74, 4337
-(1995)): for
-``K = M``, ``T = I``, ``v = v* = 1`` and small ``η`` the dynamics is trapped near the fixed point
-with all ``Q_ii = Q``, ``Q_{i≠k} = C``, ``R_in = R`` where ``Q = C = 1/(2K−1)``,
-``R = 1/√(K(2K−1))`` and ``ε_g = (K/π)(π/6 − K arcsin(1/(2K)))``
+(1995)): for ``K = M``, ``T = I``, ``v = v* = 1`` and small ``η`` the dynamics is trapped near
+the fixed point with all ``Q_ii = Q``, ``Q_{i≠k} = C``, ``R_in = R`` where
+``Q = C = 1/(2K−1)``, ``R = 1/√(K(2K−1))`` and ``ε_g = (K/π)(π/6 − K arcsin(1/(2K)))``
 (:func:`plateau_error_small_lr`); :func:`symmetric_fixed_point` finds it at any ``η`` by solving
 the fixed-point equations of the reduced ODEs numerically instead.
 
@@ -433,7 +432,7 @@ def _symmetric_residual(p, K, lr):
     Q, R, T = _symmetric_matrices(K, q, c, r)
     C = np.block([[Q, R], [R.T, T]])
     dQ, dR, _ = _rhs(C, K, np.ones(K), np.ones(K), lr, 0.0, 0.0)
-    # at finite η the η² term is O(η) relative: scale by 1/η so fixed points are η-independent at η→0
+    # the residual is O(η): dividing by η keeps its scale, and the solver's tolerance, η-free
     return np.array([dQ[0, 0], dQ[0, 1] if K > 1 else q - c, dR[0, 0]]) / lr
 
 
@@ -449,19 +448,23 @@ def symmetric_fixed_point(K: int, lr: float, *, guess=None) -> SymmetricFixedPoi
     the symmetric subspace (``K = M``, ``T = I``, fixed second layers of ones) at learning rate
     ``lr``, by Levenberg–Marquardt (``scipy.optimize.root(method="lm")``: as η → 0 the equations
     for ``Q`` and ``C`` become degenerate, the Jacobian's smallest singular value is O(η), which
-    defeats Powell's hybrid method) from ``guess`` (default: the
-    η → 0 values ``Q = C = 1/(2K−1)``, ``R = 1/√(K(2K−1))`` perturbed by 20%, so the root is found,
-    not assumed). The escape rate is the largest real eigenvalue of the Jacobian of the full
-    (unrestricted) ODEs there, by central finite differences (step 1e-6).
+    defeats Powell's hybrid method). The branch is followed from small η: solves at 12
+    geometrically spaced η from 1e-3 up to ``lr``, each started from the previous root, the first
+    from ``guess`` (default: the η → 0 values ``Q = C = 1/(2K−1)``, ``R = 1/√(K(2K−1))`` perturbed
+    by 20%, so the root is found, not assumed). The escape rate is the largest real eigenvalue of
+    the Jacobian of the full (unrestricted) ODEs there, by central finite differences (step 1e-6).
     """
     K = check_int("K", K, minimum=2)
     lr = _positive("lr", lr)
     if guess is None:
         guess = np.array([1.2 / (2 * K - 1), 0.8 / (2 * K - 1), 1.2 / math.sqrt(K * (2 * K - 1))])
-    sol = root(_symmetric_residual, np.asarray(guess, float), args=(K, lr), method="lm", tol=1e-14)
-    if not sol.success or np.max(np.abs(sol.fun)) > 1e-10:
-        raise RuntimeError(f"symmetric fixed point not found for K={K}, lr={lr}: {sol.message}")
-    q, c, r = (float(x) for x in sol.x)
+    x = np.asarray(guess, float)
+    for eta in (np.geomspace(1e-3, lr, 12) if lr > 1e-3 else [lr]):
+        sol = root(_symmetric_residual, x, args=(K, float(eta)), method="lm", tol=1e-14)
+        if not sol.success or np.max(np.abs(sol.fun)) > 1e-10:
+            raise RuntimeError(f"symmetric fixed point not found for K={K} at lr={eta:.4g}: {sol.message}")
+        x = sol.x
+    q, c, r = (float(v) for v in x)
     Q, R, T = _symmetric_matrices(K, q, c, r)
     return SymmetricFixedPoint(K, lr, q, c, r, generalisation_error(Q, R, T),
                                float(np.max(np.linalg.eigvals(_jacobian(Q, R, T, lr)).real)))
