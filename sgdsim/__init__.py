@@ -25,6 +25,8 @@ from sgdsim.trajectory import DivergenceError, Trajectory
 # Heavier subpackages load on first use: ``sgdsim.theory`` (SymPy), ``sgdsim.analysis``,
 # ``sgdsim.curvature``, ``sgdsim.lattice``, ``sgdsim.nets`` (needs the ``nets`` extra: PyTorch).
 _LAZY = ("analysis", "curvature", "lattice", "nets", "theory")
+# names from modules that import the theory (SymPy): loaded on first use too
+_LAZY_NAMES = {"TeacherStudent": "teacher_student", "simulate_teacher_student": "teacher_student"}
 
 
 def __getattr__(name: str):
@@ -32,6 +34,10 @@ def __getattr__(name: str):
         import importlib
 
         return importlib.import_module(f"sgdsim.{name}")
+    if name in _LAZY_NAMES:
+        import importlib
+
+        return getattr(importlib.import_module(f"sgdsim.{_LAZY_NAMES[name]}"), name)
     raise AttributeError(f"module 'sgdsim' has no attribute {name!r}")
 
 __all__ = [
@@ -45,6 +51,7 @@ __all__ = [
     "LinearRegression",
     "Quadratic",
     "Schedule",
+    "TeacherStudent",
     "Trajectory",
     "__version__",
     "available_backends",
@@ -57,6 +64,7 @@ __all__ = [
     "run_sweep",
     "sgd",
     "simulate",
+    "simulate_teacher_student",
     "step_lr",
     "sweep",
     "warmup_lr",

@@ -1,7 +1,8 @@
 """Exact theory of SGD dynamics: stability, discrete moments (Lyapunov), SymPy derivations.
 
 Only the discrete-time exact theory is exported here; the SDE / Fokker–Planck modules live
-beside it (``sgdsim.theory.langevin``, ``sde``, ``fokker_planck``, ``currents``).
+beside it (``sgdsim.theory.langevin``, ``sde``, ``fokker_planck``, ``currents``). The
+teacher–student order-parameter ODEs (Saad & Solla 1995) are in ``teacher_student``.
 """
 
 from sgdsim.theory import symbolic
@@ -21,12 +22,28 @@ from sgdsim.theory.stability import (
     step_matrices,
     threshold,
 )
+from sgdsim.theory.teacher_student import (
+    OrderParameterCurve,
+    SymmetricFixedPoint,
+    generalisation_error,
+    integrate_order_parameters,
+    learning_lr_threshold,
+    order_parameter_rhs,
+    perfect_learning_lr_threshold,
+    plateau_error_small_lr,
+    symmetric_fixed_point,
+)
 
 __all__ = [
     "METHODS",
     "LinRegMoments",
     "NoisyQuadraticMoments",
+    "OrderParameterCurve",
+    "SymmetricFixedPoint",
     "companion_matrix",
+    "generalisation_error",
+    "integrate_order_parameters",
+    "learning_lr_threshold",
     "lr_threshold",
     "lr_threshold_numeric",
     "max_stable_lr",
@@ -35,8 +52,12 @@ __all__ = [
     "minibatch_kappa",
     "nsgd_is_stable",
     "nsgd_max_stable_lr",
+    "order_parameter_rhs",
+    "perfect_learning_lr_threshold",
+    "plateau_error_small_lr",
     "spectral_radius",
     "step_matrices",
     "symbolic",
+    "symmetric_fixed_point",
     "threshold",
 ]
