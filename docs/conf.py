@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -58,9 +59,11 @@ suppress_warnings = ["myst.header"]  # notebooks start at "#" and use "###" free
 
 # --- notebooks: rendered with outputs -------------------------------------------------------------
 # The test run (`pytest --overwrite`, as .ci/run does) executes the notebooks at quick sizes and
-# writes their outputs; the docs render those. A notebook still without outputs (a local build
-# without that test run) is executed here, once, at quick sizes ("auto").
-nb_execution_mode = "auto"
+# writes their outputs; the docs render those as they are. A notebook that has not been executed
+# (a local build without that test run: some code cell has no execution count) is executed here,
+# at quick sizes. (myst-nb's "auto" mode would re-execute any notebook with one silent cell.)
+nb_execution_mode = "force"
+nb_execution_excludepatterns: list[str] = []  # the executed ones, filled by _copy_notebooks
 nb_execution_timeout = 600
 nb_execution_raise_on_error = True
 nb_merge_streams = True
@@ -80,6 +83,14 @@ def _copy_notebooks() -> None:
         target = dest / name
         if not target.exists() or target.read_bytes() != src.read_bytes():
             shutil.copyfile(src, target)
+        if _executed(target):
+            nb_execution_excludepatterns.append(f"notebooks/{name}")
+
+
+def _executed(path: Path) -> bool:
+    """Every code cell of the notebook at ``path`` has run (nbclient sets its execution count)."""
+    cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+    return all(c.get("execution_count") for c in cells if c.get("cell_type") == "code")
 
 
 _copy_notebooks()

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["LABELS", "RC", "figure", "finish", "label", "problems", "shared_colorbar"]
+__all__ = ["LABELS", "RC", "figure", "finish", "label", "problems", "shared_colorbar", "use_style"]
 
 #: Axis / colour-bar labels for the names used in sweeps, trajectories and checks.
 LABELS: Mapping[str, str] = {
@@ -54,11 +54,34 @@ RC: Mapping[str, Any] = {
     "ytick.labelsize": 8,
     "legend.fontsize": 8,
     "legend.framealpha": 0.85,
-    "axes.grid": True,
     "grid.alpha": 0.25,
     "lines.linewidth": 1.4,
     "savefig.bbox": "tight",
 }
+
+
+def use_style() -> None:
+    """Make the style matplotlib's default (sizes of :data:`RC`), for notebooks and scripts.
+
+    Inside a Jupyter kernel it also selects the inline backend, so figures become cell outputs
+    even when ``MPLBACKEND=agg`` is exported (as in the test run, whose executed notebooks the
+    docs render); outside, without a display and without ``MPLBACKEND``, it selects ``agg``.
+    Layout stays per figure (:func:`figure` uses constrained layout).
+    """
+    import os
+    import sys
+
+    import matplotlib
+
+    if "ipykernel" in sys.modules:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        if shell is not None:
+            shell.run_line_magic("matplotlib", "inline")
+    elif not os.environ.get("DISPLAY") and "MPLBACKEND" not in os.environ:
+        matplotlib.use("agg")
+    matplotlib.rcParams.update({k: v for k, v in RC.items() if not k.startswith("figure.constr")})
 
 
 def label(name: str, unit: str | None = None) -> str:
@@ -107,8 +130,13 @@ def finish(ax: Any, *, title: str | None = None, xlabel: str | None = None,
             where: dict[str, Any] = {"loc": legend if isinstance(legend, str) else "best"}
             if legend == "outside":  # beside the axes (constrained layout makes room)
                 where = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0}
-            ax.legend(list(unique.values()), list(unique.keys()), **where,
-                      fontsize=RC["legend.fontsize"], framealpha=RC["legend.framealpha"])
+            leg = ax.legend(list(unique.values()), list(unique.keys()), **where,
+                            fontsize=RC["legend.fontsize"], framealpha=RC["legend.framealpha"])
+            if legend == "outside":  # widen the figure by the legend so the axes keep their size
+                fig = ax.figure
+                fig.canvas.draw()
+                width = leg.get_window_extent().width / fig.dpi
+                fig.set_figwidth(fig.get_figwidth() + width + 0.1)
     ax.grid(True, alpha=RC["grid.alpha"])
     return ax
 

@@ -155,6 +155,13 @@ def generate(app: Sphinx) -> None:
             stale.unlink()
 
 
+@dataclass(frozen=True)
+class _Field:
+    """Stands for an annotated attribute that has no class-level value."""
+
+    name: str
+
+
 def _lookup(dotted: str) -> Any:
     """The object named ``dotted`` (module path, then attributes), or None."""
     parts = dotted.split(".")
@@ -163,11 +170,13 @@ def _lookup(dotted: str) -> Any:
             obj: Any = importlib.import_module(".".join(parts[:cut]))
         except ImportError:
             continue
-        try:
-            for attr in parts[cut:]:
+        for attr in parts[cut:]:
+            if hasattr(obj, attr):
                 obj = getattr(obj, attr)
-        except AttributeError:
-            return None
+            elif attr in getattr(obj, "__annotations__", {}):  # a dataclass field, no default
+                obj = _Field(f"{getattr(obj, '__qualname__', '?')}.{attr}")
+            else:
+                return None
         return obj
     return None
 
@@ -186,21 +195,38 @@ def documented_name(target: str, module: str | None, klass: str | None) -> str |
 
 
 def resolve_reexports(app: Sphinx, env: Any, node: pending_xref, contnode: nodes.Element) -> Any:
-    """Resolve a reference written to a re-exported or relative name to where it is documented.
+    """Resolve a reference written to a re-exported, relative or short name to where it is
+    documented.
 
-    References to private names (a component starting with ``_``) render as plain code: internal
-    helpers are named in docstrings but deliberately not documented.
+    References to private names (a component starting with ``_``) and to real objects that the
+    API reference does not document render as plain code; a reference to a name that does not
+    exist is left unresolved, so the nitpicky build reports it.
     """
     if node.get("refdomain") != "py":
         return None
     target = node["reftarget"].lstrip("~.")
     if any(part.startswith("_") and not part.startswith("__") for part in target.split(".")):
         return contnode
-    full = documented_name(target, node.get("py:module"), node.get("py:class"))
-    if full is None or full == target:
-        return None
+    module, klass = node.get("py:module"), node.get("py:class")
+    full = documented_name(target, module, klass)
+    if full is None and "." not in target:  # a short name unique among the documented ones
+        matches = [name for name in _HOME.values() if name.rsplit(".", 1)[-1] == target]
+        full = matches[0] if len(matches) == 1 else None
     domain = env.get_domain("py")
-    return domain.resolve_xref(env, node["refdoc"], app.builder, "obj", full, node, contnode)
+    if full is not None and full != target:
+        found = domain.resolve_xref(env, node["refdoc"], app.builder, "obj", full, node, contnode)
+        if found is not None:
+            return found
+    if _exists(target, module, klass):
+        # a real object that the reference does not document (an internal class, an attribute
+        # without a docstring): shown as code. A name that does not exist still warns.
+        return contnode
+    return None
+
+
+def _exists(target: str, module: str | None, klass: str | None) -> bool:
+    scopes = [f"{module}.{klass}." if module and klass else "", f"{module}." if module else "", ""]
+    return any(_lookup(prefix + target) is not None for prefix in scopes if prefix or "." in target)
 
 
 # |x| in a docstring is an absolute value or a norm (this project writes maths in plain text), never
