@@ -42,6 +42,7 @@ LABELS: Mapping[str, str] = {
     "sharpness": "sharpness λ_max(H)",
     "lambda_max": "sharpness λ_max(H)",
     "theta": "θ",
+    "p": "spectrum exponent p (λ_i ∝ i^−p)",
 }
 
 #: matplotlib rcParams of the style (sizes in points).

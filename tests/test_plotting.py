@@ -71,3 +71,19 @@ def test_vs_loglog_axis_is_time_not_log_time():
 
 def test_label_unknown_name_and_unit():
     assert label("whatever") == "whatever" and label("lr", unit="1") == "learning rate η [1]"
+
+
+def test_trajectory_plot_reads_on_its_own():
+    import sgdsim as sg
+
+    q = sg.Quadratic.from_eigenvalues(sg.power_law_spectrum(4, p=1.0), noise=sg.LabelNoise(1.0))
+    res = sg.simulate(q, sg.sgd(lr=0.5), steps=50, replicas=8, batch_size=4, seed=0,
+                      init=np.ones(4), record=("loss",), every=10, backend="numpy", progress=False)
+    ax = res.plot("loss")
+    assert ax.get_title() == "loss: mean over 8 replicas ± 1 s.e."
+    assert ax.get_ylabel() == "loss L(θ_t)" and ax.get_xlabel() == "step t"
+    assert problems(ax.figure) == []
+    fig = ax.figure
+    fig.canvas.draw()  # the x label lies inside the figure (constrained layout), not clipped
+    box = ax.xaxis.label.get_window_extent()
+    assert box.y0 >= 0 and box.x1 <= fig.bbox.width
