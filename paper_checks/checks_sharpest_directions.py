@@ -175,11 +175,10 @@ def peak_sharpness_order(ctx: CheckContext) -> list[Measurement]:
         ax.plot(st, lam, label=f"η = {eta}, B = {B}")
     for eta in sorted({eta for eta, _ in curves}):
         ax.axhline(2 / eta, color="0.4", ls="--", lw=0.8, label="stability threshold 2/η")
-        t_end = max(float(st[-1]) for st, _ in curves.values())
-        ax.annotate(f"2/η, η = {eta}", (t_end, 2 / eta), xytext=(-2, 2), textcoords="offset points",
-                    ha="right", fontsize=7, color="0.3")
+        ax.annotate(f"2/η, η = {eta}", (0, 2 / eta), xytext=(2, 2), textcoords="offset points",
+                    fontsize=7, color="0.3")
     finish(ax, title="Peak sharpness is larger for smaller η and larger B (Jastrzębski et al. 2019)",
-           xlabel="step t", ylabel="sharpness λ_1 of the MSE Hessian", legend="upper left")
+           xlabel="step t", ylabel="sharpness λ_1 of the MSE Hessian", legend="upper right")
     ctx.savefig(fig, "jastrzebski_peak_sharpness")
     return out
 

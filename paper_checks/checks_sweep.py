@@ -88,7 +88,7 @@ def stationary_variance_grid(ctx: CheckContext) -> list[Measurement]:
     for ax, b in zip(axes, ds["batch"].values.tolist()):
         meshes.append(heatmap(zs.sel(batch=b), x="lr", y="beta", over=None, ax=ax, cmap="RdBu_r",
                               colorbar=False))
-        ax.set_title(f"batch size B = {b}")
+        ax.set_title(f"batch size B = {b}", fontsize=10)
     axes[1].set_ylabel("")
     shared_colorbar(meshes, axes, vmin=-z_max, vmax=z_max,
                     label=f"z = (measured − exact) / s.e.; bound ±{z_max:.2f}")
