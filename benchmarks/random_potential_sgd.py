@@ -15,7 +15,11 @@ import time
 import numpy as np
 
 import sgdsim as sg
-from benchmarks._harness import emit, time_median
+
+try:
+    from benchmarks._harness import emit, time_median
+except ModuleNotFoundError:  # run by path (python benchmarks/x.py): its folder is on sys.path
+    from _harness import emit, time_median
 
 
 def numpy_reference(pot: sg.GaussianRandomPotential, steps: int, reps: int, lr: float, seed: int = 0):

@@ -16,7 +16,11 @@ import time
 import numpy as np
 
 import sgdsim as sg
-from benchmarks._harness import emit, time_median
+
+try:
+    from benchmarks._harness import emit, time_median
+except ModuleNotFoundError:  # run by path (python benchmarks/x.py): its folder is on sys.path
+    from _harness import emit, time_median
 from sgdsim.theory import LinRegMoments, NoisyQuadraticMoments
 
 

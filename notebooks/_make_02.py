@@ -41,15 +41,13 @@ picks sizes that run in well under a minute once Numba's kernels are compiled (c
 
 code(r"""
 import os
-import sys
 import time
 
-import matplotlib
+from sgdsim.plotting import figure, shared_colorbar, use_style
 
-# headless runs outside Jupyter (no display, no backend chosen): render off-screen
-headless = not os.environ.get("DISPLAY") and "MPLBACKEND" not in os.environ
-if headless and "ipykernel" not in sys.modules:
-    matplotlib.use("agg")
+# the project's figure style; in Jupyter figures show inline (also under MPLBACKEND=agg),
+# headless runs outside Jupyter render off-screen
+use_style()
 import matplotlib.pyplot as plt
 import numpy as np
 import scipy.linalg
@@ -369,11 +367,14 @@ assert runs[200][1].max() < 3e-3, runs[200][1]
 assert runs[200][0].mass_drift < 1e-10         # 1ᵀL = 0: mass conserved to round-off
 
 tr = runs[200][0]
-fig, axes = plt.subplots(1, len(tr.times), figsize=(3.2 * len(tr.times), 3.0))
+fig, axes = figure(1, len(tr.times), width=3.0 * len(tr.times) + 1.0, height=3.2, sharey=True,
+                   title="Kramers density relaxing toward equilibrium (white: probability current)")
 for ax, tk, dens in zip(axes, tr.times, tr.densities):
     plot_density(fp4, dens, ax=ax, labels=(r"$\hat x$", r"$\hat v$"), stream_kw={"density": 0.8})
     ax.set(title=rf"$\hat t$ = {tk:.1f}", xlim=(-4.5, 4.5), ylim=(-4.5, 4.5))
-fig.tight_layout()
+for extra in [a for a in fig.axes if a not in axes]:  # one colour bar per panel → one shared
+    extra.remove()
+shared_colorbar([ax.images[0] for ax in axes], axes, label=r"density $p(\hat x, \hat v)$")
 """)
 
 # ------------------------------------------------------------------------------------------------

@@ -42,15 +42,13 @@ larger ensembles and longer walks.
 
 code(r"""
 import os
-import sys
 import time
 
-import matplotlib
+from sgdsim.plotting import use_style
 
-# headless runs outside Jupyter (no display, no backend chosen): render off-screen
-headless = not os.environ.get("DISPLAY") and "MPLBACKEND" not in os.environ
-if headless and "ipykernel" not in sys.modules:
-    matplotlib.use("agg")
+# the project's figure style; in Jupyter figures show inline (also under MPLBACKEND=agg),
+# headless runs outside Jupyter render off-screen
+use_style()
 import matplotlib.pyplot as plt
 import numpy as np
 

@@ -35,15 +35,13 @@ minute; `SGDSIM_QUICK=0` runs longer.
 
 code(r"""
 import os
-import sys
 import time
 
-import matplotlib
+from sgdsim.plotting import figure, finish, use_style
 
-headless = not os.environ.get("DISPLAY") and "MPLBACKEND" not in os.environ
-if headless and "ipykernel" not in sys.modules:
-    matplotlib.use("agg")
-import matplotlib.pyplot as plt
+# the project's figure style; in Jupyter figures show inline (also under MPLBACKEND=agg),
+# headless runs outside Jupyter render off-screen
+use_style()
 import numpy as np
 import torch
 
@@ -91,15 +89,15 @@ for label, opt, eta, beta, steps, thr in runs:
           f"{lam[st >= 0.75 * steps].mean():.2f}, threshold {thr:.2f}  "
           f"({time.perf_counter() - t0:.1f} s)")
 
-fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
+fig, (a1, a2) = figure(1, 2, width=11, height=3.9, title="Edge of stability on the Chebyshev toy")
 for label, (ds, thr) in cheb.items():
     line, = a1.plot(ds["step"], ds["lambda_max"], label=label)
-    a1.axhline(thr, ls="--", lw=0.8, color=line.get_color())
+    a1.axhline(thr, ls="--", lw=0.8, color=line.get_color(), label=f"threshold {thr:.3g}")
     a2.semilogy(ds["step"], ds["loss"], color=line.get_color(), label=label)
-a1.set(xlabel="step", ylabel=r"$\lambda_{\max}$", title="sharpness; dashed: 2/η, (2+2β)/η")
-a2.set(xlabel="step", ylabel="training loss", title="loss keeps falling, non-monotonically")
-a1.legend(fontsize=8)
-fig.tight_layout()
+finish(a1, xlabel="step", ylabel=r"sharpness $\lambda_{\max}$",
+       title="sharpness rises to 2/η (GD) or (2+2β)/η (heavy ball)", legend="lower right")
+finish(a2, xlabel="step", ylabel="training loss (log scale)",
+       title="loss keeps falling, non-monotonically")
 """)
 
 code(r"""
@@ -169,15 +167,18 @@ print(f"({time.perf_counter() - t0:.1f} s) mean sharpness·η/2 = {S_mean * eta_
 
 n = x.shape[0]
 sl = slice(n - 6000, n)
-fig, (a1, a2) = plt.subplots(2, 1, sharex=True, figsize=(9, 4.5))
-a1.plot(np.arange(n)[sl], y[sl, 0] * eta_toy / 2, lw=0.8)
-a1.axhline(1.0, color="k", ls="--", lw=0.8)
-a1.set_ylabel(r"$S\cdot\eta/2$")
-a2.semilogy(np.arange(n)[sl], x[sl, 0] ** 2 + 1e-30, lw=0.8)
-a2.axhline(2 * C, color="k", ls="--", lw=0.8, label="2c")
-a2.set(xlabel="step", ylabel=r"$x^2$")
-a2.legend(loc="lower right")
-fig.tight_layout()
+fig, (a1, a2) = figure(2, 1, width=9, height=5.0, sharex=True,
+                       title=f"Self-stabilization toy, η = {eta_toy:g}, c = {C:g} (one replica)")
+a1.plot(np.arange(n)[sl], y[sl, 0] * eta_toy / 2, lw=0.8, label=r"sharpness $S = y$, as $S\eta/2$")
+a1.axhline(1.0, color="k", ls="--", lw=0.8, label=r"stability threshold $S = 2/\eta$")
+finish(a1, ylabel=r"$S\cdot\eta/2$", title="S oscillates around 2/η", legend="upper left")
+floor = 1e-9 * 2 * C  # far below 2c, x² only says "x has collapsed": do not spend decades on it
+x2 = x[sl, 0] ** 2
+a2.semilogy(np.arange(n)[sl], np.maximum(x2, floor), lw=0.8, label=r"$x^2$ (floored at $10^{-9}\cdot 2c$)")
+a2.axhline(2 * C, color="k", ls="--", lw=0.8, label=r"$x^2 = 2c$: above it $S$ decreases")
+a2.set_ylim(floor / 2, 5 * max(x2.max(), 2 * C))
+finish(a2, xlabel="step", ylabel=r"$x^2$ (log scale)",
+       title="x bursts while S > 2/η and pulls S back", legend="upper left")
 """)
 
 code(r"""
@@ -219,15 +220,15 @@ for B in (8, 32):
           f", λ_max {ds['lambda_max'].values[late].mean():.2f}  (2/η = {2 / eta_s:g}; "
           f"{time.perf_counter() - t0:.1f} s)")
 
-fig, ax = plt.subplots(figsize=(7, 4))
+fig, ax = figure(width=7, height=4)
 for B, ds in eoss.items():
     line, = ax.plot(ds["step"], ds["batch_sharpness"], "-o", ms=3, label=f"Batch Sharpness, B={B}")
     ax.plot(ds["step"], ds["lambda_max"], "--", color=line.get_color(),
             label=rf"$\lambda_{{\max}}$, B={B}")
 ax.axhline(2 / eta_s, color="k", lw=0.8, label="2/η")
-ax.set(xlabel="step", ylabel="sharpness (‖f−y‖² loss)", title=f"SGD, η={eta_s}")
-ax.legend(fontsize=8)
-fig.tight_layout()
+finish(ax, xlabel="step", ylabel="sharpness (‖f−y‖² loss)",
+       title=f"SGD, η = {eta_s}: Batch Sharpness and λ_max against 2/η",
+       legend="outside")
 """)
 
 code(r"""

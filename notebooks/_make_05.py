@@ -42,15 +42,13 @@ minute on two CPU cores.
 
 code(r"""
 import os
-import sys
 import time
 
-import matplotlib
+from sgdsim.plotting import figure, finish, use_style
 
-# headless runs outside Jupyter (no display, no backend chosen): render off-screen
-headless = not os.environ.get("DISPLAY") and "MPLBACKEND" not in os.environ
-if headless and "ipykernel" not in sys.modules:
-    matplotlib.use("agg")
+# the project's figure style; in Jupyter figures show inline (also under MPLBACKEND=agg),
+# headless runs outside Jupyter render off-screen
+use_style()
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -99,17 +97,16 @@ for eta, B in RUNS:
           f"   final loss {float(ds.loss[-1]):.3f}   ({ds.attrs['status']})")
 print(f"{len(RUNS)} runs in {time.perf_counter() - t0:.1f} s")
 
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+fig, axes = figure(1, 2, width=11, height=3.9, sharey=True,
+                   title="Sharpness λ_1 during training: smaller η or larger B, sharper peak")
 for ax, keys, title in ((axes[0], RUNS[:3], "B = 32"), (axes[1], [RUNS[4], RUNS[1], RUNS[3]],
                                                          "η = 0.1")):
     for eta, B in keys:
         ds = traces[(eta, B)]
-        line, = ax.plot(ds.step, ds.lambda_max, label=f"η={eta}, B={B}")
-        ax.axhline(2 / eta, color=line.get_color(), ls=":", lw=0.8)
-    ax.set_xlabel("step")
-    ax.set_title(title + "  (dotted: 2/η)")
-    ax.legend()
-axes[0].set_ylabel(r"$\lambda_1$")
+        line, = ax.plot(ds.step, ds.lambda_max, label=f"η = {eta}, B = {B}")
+        ax.axhline(2 / eta, color=line.get_color(), ls=":", lw=0.8, label=f"2/η = {2 / eta:g}")
+    finish(ax, xlabel="step", title=title, legend="upper left")
+axes[0].set_ylabel(r"sharpness $\lambda_1$")
 axes[0].set_ylim(0, 45)
 plt.show()
 """)
@@ -195,21 +192,22 @@ for r in recs:
 
 code(r"""
 last = recs[-1]
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+fig, axes = figure(1, 2, width=11, height=3.9,
+                   title="Loss change of a step γ·η along one direction, one minibatch")
 s = last["top"][0]
 for i in range(K):
     line, = axes[0].plot(s.gammas, s.losses[i] - s.loss0, label=f"$e_{i + 1}$")
-    axes[0].axvline(1 / (ETA * last["lam"][i]), color=line.get_color(), ls=":", lw=0.8)
-axes[0].axvline(1.0, color="k", lw=1.0)
+    axes[0].axvline(1 / (ETA * last["lam"][i]), color=line.get_color(), ls=":", lw=0.8,
+                    label="dotted: γ* = 1/(ηλ_i)")
+axes[0].axvline(1.0, color="k", lw=1.0, label="γ = 1: the SGD step")
 axes[0].set_title(f"top eigendirections, step {last['step']} (dotted: 1/(ηλ_i))")
 sr = last["rnd"][0]
 for i in range(K):
     axes[1].plot(sr.gammas, sr.losses[i] - sr.loss0, label=f"random {i + 1}")
-axes[1].axvline(1.0, color="k", lw=1.0)
+axes[1].axvline(1.0, color="k", lw=1.0, label="γ = 1: the SGD step")
 axes[1].set_title("random directions (same minibatch)")
 for ax in axes:
-    ax.set_xlabel(r"$\gamma$  (1 = the SGD step)")
-    ax.legend(fontsize=8)
+    finish(ax, xlabel=r"step multiplier $\gamma$")
 axes[0].set_ylabel(r"$L_B(\theta - \gamma\eta(g_B\cdot e)e) - L_B(\theta)$")
 plt.show()
 """)
@@ -271,14 +269,14 @@ share = np.array([r["share"] for r in recs])
 share_B = np.array([np.median(r["share_B"]) for r in recs])
 share_rand = np.array([r["share_rand"] for r in recs])
 base = np.sqrt(K / D)
-fig, ax = plt.subplots(figsize=(6, 3.8))
+fig, ax = figure(width=6.4, height=3.9)
 ax.plot(steps_, share, "o-", label=r"$\|EE^\top\nabla L\|/\|\nabla L\|$")
 ax.plot(steps_, share_B, "s-", label=r"minibatch $g_B$ (median)")
 ax.plot(steps_, share_rand, "x-", label="random 5-dim subspace")
 ax.axhline(base, color="k", ls=":", label=r"$\sqrt{K/D}$")
 ax.set_yscale("log")
-ax.set_xlabel("step")
-ax.legend()
+finish(ax, xlabel="step", ylabel="share of the gradient in the top-K subspace",
+       title=f"The gradient lives in the top-{K} Hessian subspace", legend="center right")
 plt.show()
 print("shares:", np.round(share, 3), " √(K/D) =", round(base, 4))
 # '≫' made concrete: a factor 5 over the random-subspace value, at every checkpoint
@@ -309,17 +307,14 @@ run_sgd = train(spec, data, theta0, optimizer="sgd", **common)
 run_nsgd = train(spec, data, theta0, optimizer="nudged", nudge_gamma=GAMMA, nudge_every=10,
                  **common)
 print(f"SGD and NSGD in {time.perf_counter() - t0:.1f} s")
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+fig, axes = figure(1, 2, width=11, height=3.9, title=f"Nudged SGD (γ = {GAMMA}) vs SGD, η = {ETA}")
 for ds, label in ((run_sgd, "SGD"), (run_nsgd, f"NSGD γ={GAMMA}, K={K}")):
     axes[0].plot(ds.step, ds.lambda_max, "o-", label=label)
     axes[1].plot(ds.step, ds.loss, "o-", label=label)
 axes[0].axhline(2 / ETA, color="k", ls=":", label="2/η")
-axes[0].set_ylabel(r"$\lambda_1$")
-axes[1].set_ylabel("training loss")
 axes[1].set_yscale("log")
-for ax in axes:
-    ax.set_xlabel("step")
-    ax.legend()
+finish(axes[0], xlabel="step", ylabel=r"sharpness $\lambda_1$", title="NSGD goes sharper")
+finish(axes[1], xlabel="step", ylabel="training loss (log scale)", title="training loss")
 plt.show()
 l_sgd, l_nsgd = float(run_sgd.lambda_max[-1]), float(run_nsgd.lambda_max[-1])
 print(f"final λ_1: SGD {l_sgd:.2f}, NSGD {l_nsgd:.2f} (ratio {l_nsgd / l_sgd:.2f}); "

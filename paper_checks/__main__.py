@@ -1,7 +1,9 @@
 """Command line: ``python -m paper_checks [--quick|--full] [--only PATTERN] [--out DIR] ...``.
 
 Exit status: 0 if every measurement passed, 1 if any failed or a check errored, 2 on a usage
-error (bad option, a pattern matching no check, no checks registered), 130 if interrupted.
+error (bad option, a pattern matching no check, no checks registered), 130 if interrupted, 141
+if the reader of standard output went away (``--list | head``; quietly, like any Unix filter
+killed by SIGPIPE).
 """
 
 from __future__ import annotations
@@ -18,14 +20,19 @@ _EPILOG = """\
 mode: --quick (the default) uses small sizes, seconds per check, well under 10 minutes in all;
 --full uses the sizes of the papers' claims.
 
-patterns are matched against check ids (e.g. kunin.stationary_cov) as fnmatch globs or plain
-substrings; several may be given comma-separated or by repeating --only.
+patterns are matched against check ids as fnmatch globs or plain substrings; several may be
+given comma-separated or by repeating --only, e.g.
+  --only cohen.stability_thresholds         one check
+  --only 'kunin.*'                          every check of one paper
+  --only stationary_cov,eos_chebyshev       substrings (kunin.discrete_stationary_cov, ...)
+--list shows the ids.
 
 outputs (in --out): report.md (table of predicted vs measured with verdicts), results.json
-(every measurement, timings, versions), figures/ (figures the checks saved), logs/ (tracebacks
-of checks that raised).
+(every measurement, timings, versions), figures/ (figures the checks saved) and, only when a
+check raised, logs/<id>.log with its traceback.
 
-exit status: 0 all measurements passed; 1 some failed or errored; 2 usage error.
+exit status: 0 all measurements passed; 1 some failed or errored; 2 usage error; 130
+interrupted; 141 standard output closed early (e.g. piped into head).
 """
 
 
@@ -87,11 +94,25 @@ def _list(
     return 0
 
 
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `yes | head`
+
+
 def main(
     argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None
 ) -> int:
     """Parse ``argv`` (default ``sys.argv[1:]``), run or list the checks; return the exit status."""
-    stdout = stdout or sys.stdout
+    try:
+        return _main(argv, stdout or sys.stdout, stderr or sys.stderr)
+    except BrokenPipeError:
+        # the reader left (`--list | head`): stop quietly. Point stdout at /dev/null so that the
+        # interpreter's final flush does not raise a second time.
+        if stdout is None:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: Sequence[str] | None, stdout: TextIO, stderr: TextIO) -> int:
     stderr = stderr or sys.stderr
     parser = build_parser()
     try:

@@ -90,22 +90,22 @@ def sharpness_inequalities(ctx: CheckContext) -> list[Measurement]:
         bs, blm = ex["batch_sharpness"].value, ex["batch_lambda_max"].value
         tol = 1e-12 * blm  # roundoff of a Rayleigh quotient vs eigvalsh
         out += [
-            Measurement(
-                quantity=f"B={B}: max over {len(gaps)} batches of step sharpness − λ_max(H_B)",
-                predicted="≤ 0", measured=worst, passed=worst <= tol,
-                source="Rayleigh quotient bound", note="holds for every batch; 1e-12 roundoff",
+            Measurement.at_most(
+                f"B={B}: max over {len(gaps)} batches of step sharpness − λ_max(H_B)",
+                measured=worst, bound=0.0, slack=tol, source="Rayleigh quotient bound",
+                note="holds for every batch; slack 1e-12·λ_max for the round-off of a Rayleigh "
+                     "quotient against eigvalsh",
             ),
-            Measurement(
-                quantity=f"B={B}: Batch Sharpness ≤ E_B λ_max(H_B)",
-                predicted=f"≤ {blm:.6g}", measured=bs, passed=bs <= blm + tol,
+            Measurement.at_most(
+                f"B={B}: Batch Sharpness ≤ E_B λ_max(H_B)", measured=bs, bound=blm, slack=tol,
                 source="expectation of the per-batch bound",
-                note=f"exact enumeration; for comparison λ_max(H) = {lam_full:.6g} "
-                     "(no general ordering between Batch Sharpness and λ_max(H))",
+                note=f"exact enumeration, slack 1e-12·λ_max round-off; for comparison λ_max(H) = "
+                     f"{lam_full:.6g} (no general ordering between Batch Sharpness and λ_max(H))",
             ),
-            Measurement(
-                quantity=f"B={B}: E_B λ_max(H_B) ≥ λ_max(H)",
-                predicted=f"≥ {lam_full:.6g}", measured=blm, passed=blm >= lam_full - tol,
-                source="Jensen (λ_max convex, E_B H_B = H)", note="exact enumeration",
+            Measurement.at_least(
+                f"B={B}: E_B λ_max(H_B) ≥ λ_max(H)", measured=blm, bound=lam_full, slack=tol,
+                source="Jensen (λ_max convex, E_B H_B = H)",
+                note="exact enumeration; slack 1e-12·λ_max round-off",
             ),
         ]
     return out

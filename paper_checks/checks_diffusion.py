@@ -36,6 +36,7 @@ from paper_checks.registry import CheckContext, Measurement, check
 from sgdsim.analysis import Law, compare_laws, ensemble_msd, fit_power_law, plot_loglog
 from sgdsim.analysis.plots import plot_vs_loglog
 from sgdsim.lattice import brownian_potential, lattice_walk, rough_lattice_potential
+from sgdsim.plotting import finish
 from sgdsim.theory.lyapunov import NoisyQuadraticMoments
 
 
@@ -148,9 +149,11 @@ def anomalous_exponent_sim(ctx: CheckContext) -> list[Measurement]:
         predicted=plateau, measured=float(late), tolerance=float(5 * se),
         source="2 Σ_i Var_i, Var_i = ηc_i/(a_i(2 − ηa_i)) (closed form)",
         note="5 standard errors of the replica mean (replicas independent)"))
-    ax = plot_loglog(curve, fits=[fit], label="Σ ∝ H")
-    plot_loglog(curve_iso, fits=[fit_iso], ax=ax, label="isotropic")
-    plot_loglog(curve_wd, fits=[cmp.fits["saturating"]], ax=ax, label="weight decay")
+    ax = plot_loglog(curve, fits=[fit], label="noise Σ ∝ H")
+    plot_loglog(curve_iso, fits=[fit_iso], ax=ax, label="isotropic noise")
+    plot_loglog(curve_wd, fits=[cmp.fits["saturating"]], ax=ax, label=f"λ_wd = {wd:g}",
+                title="SGD on a power-law quadratic: anomalous diffusion (Kunin et al. 2021)")
+    finish(ax, legend="outside")
     ctx.savefig(ax.figure, "kunin_anomalous_diffusion")
     return out
 
@@ -201,7 +204,8 @@ def sinai_ultraslow(ctx: CheckContext) -> list[Measurement]:
                     source="box of 6001 sites ≫ (T log t/σ)² ≈ 50",
                     note="a reflecting wall would bias ⟨x²⟩; none may touch it"),
     ]
-    ax = plot_vs_loglog(curve, fits=[gam, cmp.fits["power"]])
+    ax = plot_vs_loglog(curve, fits=[gam, cmp.fits["power"]], label="walkers",
+                        title="Sinai walk (Brownian potential): ⟨x²⟩ ∝ (ln t)^4")
     ctx.savefig(ax.figure, "hoffer_sinai_ultraslow")
     return out
 
@@ -298,7 +302,10 @@ def anomalous_exponent_momentum(ctx: CheckContext) -> list[Measurement]:
             source="NoisyQuadraticMoments.msd, θ_0 from the stationary marginal, empty buffer",
             note=f"passes if inside the simulation's 99% bootstrap CI (3 such tests); from a "
                  f"fully stationary (θ, buf) start the exact fit is {c_st:.3f}"))
-        ax = plot_loglog(curve, fits=[fit], ax=ax, label=f"p={p:g}")
+        ax = plot_loglog(curve, fits=[fit], ax=ax, label=f"λ_i = i^−{p:g}",
+                         title=f"Heavy ball (β = {beta:g}) on λ_i = i^−p, Σ ∝ H: "
+                               "E‖θ_k − θ_0‖² ∝ k^(1/p)")
+    finish(ax, legend="outside")
     ctx.savefig(ax.figure, "kunin_anomalous_momentum")
     return out
 
@@ -398,6 +405,8 @@ def rough_field_ultraslow(ctx: CheckContext) -> list[Measurement]:
             source="box of 8192 sites ≫ the excursions",
             note="a reflecting wall (or the field's period) would bias ⟨x²⟩; none may touch it"))
         ax = plot_vs_loglog(curve, fits=[cmp.fits["log"], cmp.fits["power"]], ax=ax,
-                            label=f"α={alpha:g}")
+                            label=f"α = {alpha:g}",
+                            title="Walk on a rough potential, increments ∝ r^α: ⟨x²⟩ ∝ (ln t)^(4/α)")
+    finish(ax, legend="outside")
     ctx.savefig(ax.figure, "hoffer_rough_field_ultraslow")
     return out

@@ -108,7 +108,9 @@ def fp_stationary_ou(ctx: CheckContext) -> list[Measurement]:
             note="2% of the current norm: well above the fine-grid current error, and ≫ 0",
         ),
     ]
-    fig_ax = plot_density(fine["fp"], fine["p"], labels=("x", "v"))
-    fig_ax.set_title("OU in phase space: stationary density and current (D, A non-commuting)")
+    fig_ax = plot_density(fine["fp"], fine["p"], labels=("position x", "velocity v"))
+    fig_ax.set_title("OU in phase space: stationary density and current (D, A non-commuting)\n"
+                     "white streamlines: probability current J, width ∝ |J|", fontsize=10)
+    fig_ax.figure.axes[-1].set_ylabel("stationary density p(x, v)")
     ctx.savefig(fig_ax.figure, "fokker_planck_ou_phase_space")
     return out

@@ -75,15 +75,15 @@ def eos_chebyshev(ctx: CheckContext) -> list[Measurement]:
             note="EoS oscillates a few % around the threshold; 10% still separates the "
                  "GD/heavy-ball/Nesterov thresholds (ratios 1.5, 1.33)",
         ))
-    import matplotlib.pyplot as plt
+    from sgdsim.plotting import figure, finish
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = figure(width=6.4, height=4.2)
     for label, st, lam, pred in curves:
         line, = ax.plot(st, lam, label=label)
-        ax.axhline(pred, ls="--", color=line.get_color(), lw=0.8)
-    ax.set_xlabel("step")
-    ax.set_ylabel("λ_max (½-MSE)")
-    ax.legend()
+        ax.axhline(pred, ls="--", color=line.get_color(), lw=0.9,
+                   label=f"threshold {pred:.3g} ({label.split()[0]})")
+    finish(ax, title="Edge of stability: λ_max rises to the method's threshold and hovers there",
+           xlabel="step t", ylabel="sharpness λ_max of the ½-MSE Hessian", legend="lower right")
     ctx.savefig(fig, "cohen_eos_chebyshev")
     return out
 

@@ -106,15 +106,14 @@ def net_anomalous_diffusion(ctx: CheckContext) -> list[Measurement]:
     tail = t >= t[-1] / 10
     local = float(np.polyfit(np.log(t[tail]), np.log(msd.msd[tail]), 1)[0])
     drift = abs(l_end - l_start) / l_start
-    import matplotlib.pyplot as plt
+    from sgdsim.plotting import figure, finish
 
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.loglog(t, msd.msd, "o", ms=3, label="MSD (replica mean)")
+    fig, ax = figure(width=5.2, height=3.8)
+    ax.loglog(t, msd.msd, "o", ms=3, label="replica mean")
     tw = t[(t >= window[0]) & (t <= window[1])]
-    ax.loglog(tw, fit.predict(tw), "-", label=f"k^{fit.params['c']:.2f}")
-    ax.set_xlabel("steps k after convergence")
-    ax.set_ylabel("‖θ_{t0+k} − θ_{t0}‖²")
-    ax.legend()
+    ax.loglog(tw, fit.predict(tw), "-", label=f"power-law fit ∝ k^{fit.params['c']:.2f}")
+    finish(ax, title="MLP at a minimum: sub-diffusive SGD (Kunin et al. 2021)",
+           xlabel="steps k after convergence", ylabel="E‖θ_{t0+k} − θ_{t0}‖²")
     ctx.savefig(fig, "kunin_net_anomalous_diffusion")
     return [
         Measurement(
@@ -173,15 +172,15 @@ def net_log_distance(ctx: CheckContext) -> list[Measurement]:
     slope = np.gradient(np.log(msd.msd), np.log(t))
     early = float(np.mean(slope[(t >= 10) & (t <= 100)]))
     late = float(np.mean(slope[t >= steps / 10]))
-    import matplotlib.pyplot as plt
+    from sgdsim.plotting import figure, finish
 
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.semilogx(t, np.sqrt(msd.msd), "o", ms=3, label="‖w_t − w_0‖ (rms over replicas)")
+    fig, ax = figure(width=5.2, height=3.8)
+    ax.semilogx(t, np.sqrt(msd.msd), "o", ms=3, label="rms over replicas")
     tw = t[t >= window[0]]
     for law, f in cmp.fits.items():
-        ax.semilogx(tw, np.sqrt(f.predict(tw)), label=f"{law} fit")
-    ax.set_xlabel("step t")
-    ax.legend()
+        ax.semilogx(tw, np.sqrt(f.predict(tw)), label=f"{law}-law fit")
+    finish(ax, title="MLP weight distance follows a log law, not a power law (Hoffer et al. 2017)",
+           xlabel="step t", ylabel="distance ‖w_t − w_0‖")
     ctx.savefig(fig, "hoffer_net_log_distance")
     gam = cmp.fits["log"].params["gamma"] / 2
     return [

@@ -241,20 +241,23 @@ def self_stabilization(ctx: CheckContext) -> list[Measurement]:
 
 
 def _figure(ctx: CheckContext, series: dict, eta: float, every: int) -> None:
-    import matplotlib.pyplot as plt
+    from sgdsim.plotting import figure, finish
 
     y, x = series[eta]
     n = y.shape[0]
     sl = slice(n - 6000 // every, n)
     t = (np.arange(n) * every)[sl]
-    fig, (a1, a2) = plt.subplots(2, 1, sharex=True, figsize=(7, 4.5))
-    a1.plot(t, y[sl, 0] * eta / 2.0, lw=0.8)
-    a1.axhline(1.0, color="k", ls="--", lw=0.8)
-    a1.set_ylabel("S·η/2")
-    a2.semilogy(t, x[sl, 0] ** 2 + 1e-30, lw=0.8)
-    a2.axhline(2 * C_TOY, color="k", ls="--", lw=0.8, label="2c")
-    a2.set_ylabel("x²")
-    a2.set_xlabel("step")
-    a2.legend(loc="lower right")
-    a1.set_title(f"Self-stabilization toy, η={eta:g}, c={C_TOY:g} (one replica, last 6000 steps)")
+    fig, (a1, a2) = figure(2, 1, width=7.0, height=5.0, sharex=True,
+                           title=f"Self-stabilization toy L = ½·y·x² − c·y, η = {eta:g}, c = {C_TOY:g}"
+                                 " (one replica, last 6000 steps)")
+    a1.plot(t, y[sl, 0] * eta / 2.0, lw=0.9, label="sharpness S = y, as S·η/2")
+    a1.axhline(1.0, color="k", ls="--", lw=0.8, label="stability threshold S = 2/η")
+    finish(a1, title="sharpness oscillates around 2/η", ylabel="S·η/2", legend="upper left")
+    x2 = x[sl, 0] ** 2
+    floor = 1e-9 * 2 * C_TOY  # x² far below 2c only says "x has collapsed": do not spend decades
+    a2.semilogy(t, np.maximum(x2, floor), lw=0.9, label="x² (floored at 1e-9·2c)")
+    a2.axhline(2 * C_TOY, color="k", ls="--", lw=0.8, label="x² = 2c: above it S decreases")
+    a2.set_ylim(floor / 2, max(float(x2.max()), 2 * C_TOY) * 5)
+    finish(a2, title="x grows while S > 2/η, and its burst pulls S back",
+           xlabel="step t", ylabel="x² (log scale)", legend="upper left")
     ctx.savefig(fig, "damian_self_stabilization")

@@ -168,14 +168,17 @@ def peak_sharpness_order(ctx: CheckContext) -> list[Measurement]:
         note="one-sided: the maximum is capped by the stability threshold; 25% for the EoS "
              "overshoot of near-full-batch runs and the 256-point-subset Hessian",
     ))
-    import matplotlib.pyplot as plt
+    from sgdsim.plotting import figure, finish
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = figure(width=6.4, height=4.2)
     for (eta, B), (st, lam) in curves.items():
-        ax.plot(st, lam, label=f"η={eta}, B={B}")
-    ax.set_xlabel("step")
-    ax.set_ylabel("λ_1 (mse)")
-    ax.legend()
+        ax.plot(st, lam, label=f"η = {eta}, B = {B}")
+    for eta in sorted({eta for eta, _ in curves}):
+        ax.axhline(2 / eta, color="0.4", ls="--", lw=0.8, label="stability threshold 2/η")
+        ax.annotate(f"2/η, η = {eta}", (0, 2 / eta), xytext=(2, 2), textcoords="offset points",
+                    fontsize=7, color="0.3")
+    finish(ax, title="Peak sharpness is larger for smaller η and larger B (Jastrzębski et al. 2019)",
+           xlabel="step t", ylabel="sharpness λ_1 of the MSE Hessian", legend="upper right")
     ctx.savefig(fig, "jastrzebski_peak_sharpness")
     return out
 
@@ -241,17 +244,18 @@ def step_too_large(ctx: CheckContext) -> list[Measurement]:
                  "with ηλ ≪ 1",
         ),
     ]
-    import matplotlib.pyplot as plt
+    from sgdsim.plotting import figure, finish
 
     s = late[-1]["search"]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = figure(width=6.4, height=4.2)
     for i in range(_K):
-        line, = ax.plot(s.gammas, s.losses[i] - s.loss0, label=f"e_{i + 1}")
-        ax.axvline(1 / (_ETA * late[-1]["lam"][i]), color=line.get_color(), ls=":", lw=0.8)
-    ax.axvline(1.0, color="k", lw=0.8)
-    ax.set_xlabel("γ")
-    ax.set_ylabel("L_B(θ − γη(g_B·e)e) − L_B(θ)")
-    ax.legend()
+        line, = ax.plot(s.gammas, s.losses[i] - s.loss0, label=f"along e_{i + 1} (λ_{i + 1})")
+        ax.axvline(1 / (_ETA * late[-1]["lam"][i]), color=line.get_color(), ls=":", lw=0.9,
+                   label="dotted: γ* = 1/(ηλ_i), best step of the quadratic model")
+    ax.axvline(1.0, color="k", lw=0.9, label="γ = 1: the SGD step")
+    finish(ax, title="Along the top Hessian directions the SGD step overshoots (γ* < 1)",
+           xlabel="step multiplier γ",
+           ylabel="minibatch loss change L_B(θ − γη(g_B·e)e) − L_B(θ)", legend="upper left")
     ctx.savefig(fig, "jastrzebski_step_too_large")
     return out
 

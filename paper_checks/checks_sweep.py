@@ -78,15 +78,20 @@ def stationary_variance_grid(ctx: CheckContext) -> list[Measurement]:
             note=f"4σ of χ²_{K} (σ = sqrt(2K)); cells use independent seeds",
         ),
     ]
-    import matplotlib.pyplot as plt
-
+    from sgdsim.plotting import figure, shared_colorbar
     from sgdsim.sweep.plots import heatmap
 
-    ratio = (measured / exact).rename("measured / exact tr Σ")
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    zs = measured.copy(data=z).rename("z")
+    fig, axes = figure(1, 2, width=8.4, height=3.4, sharey=True,
+                       title="Stationary tr Cov θ, simulated vs discrete Lyapunov, per grid cell")
+    meshes = []
     for ax, b in zip(axes, ds["batch"].values.tolist()):
-        heatmap(ratio.sel(batch=b), x="lr", y="beta", over=None, ax=ax, cmap="RdBu_r")
-        ax.set_title(f"B = {b}")
+        meshes.append(heatmap(zs.sel(batch=b), x="lr", y="beta", over=None, ax=ax, cmap="RdBu_r",
+                              colorbar=False))
+        ax.set_title(f"batch size B = {b}", fontsize=10)
+    axes[1].set_ylabel("")
+    shared_colorbar(meshes, axes, vmin=-z_max, vmax=z_max,
+                    label=f"z = (measured − exact) / s.e.; bound ±{z_max:.2f}")
     ctx.savefig(fig, "sweep_stationary_variance_grid")
     return out
 

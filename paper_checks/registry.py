@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+__all__ = ["REGISTRY", "CheckContext", "CheckSkipped", "CheckSpec", "Measurement", "check"]
+
 
 class CheckSkipped(Exception):
     """Raise inside a check that cannot run here (e.g. an optional dependency is missing).
@@ -21,10 +23,12 @@ class CheckSkipped(Exception):
 class Measurement:
     """One row of the report: a predicted value, a measured value and the verdict.
 
-    ``tolerance`` is the allowed |measured - predicted| (absolute) unless ``relative`` is set;
-    ``passed`` defaults to that comparison but a check may decide otherwise (e.g. a one-sided
-    claim such as "diverges" or an ordering), in which case it passes ``passed`` explicitly and
-    says why in ``note``.
+    ``tolerance`` is the allowed ``|measured - predicted|`` (absolute) unless ``relative`` is
+    set; ``passed`` defaults to that comparison but a check may decide otherwise (e.g. a claim
+    such as "diverges" or an ordering), in which case it passes ``passed`` explicitly and says
+    why in ``note``. A one-sided numeric claim is best written with :meth:`at_most` /
+    :meth:`at_least`: the report then shows the bound, the slack allowed (``tolerance``, e.g.
+    rounding) and the measured margin.
     """
 
     quantity: str
@@ -35,10 +39,38 @@ class Measurement:
     passed: bool | None = None
     source: str = ""  # where the prediction comes from: "closed form", "SymPy", "Lyapunov solve"...
     note: str = ""  # one line on why the tolerance is what it is
+    side: str = ""  # "<=" or ">=": a one-sided claim measured <= / >= predicted (+/- tolerance)
+
+    @classmethod
+    def at_most(cls, quantity: str, measured: float, bound: float, *, slack: float = 0.0,
+                source: str = "", note: str = "") -> Measurement:
+        """The claim ``measured ≤ bound``, passed when ``measured ≤ bound + slack``."""
+        return cls(quantity, predicted=float(bound), measured=measured, tolerance=float(slack),
+                   source=source, note=note, side="<=")
+
+    @classmethod
+    def at_least(cls, quantity: str, measured: float, bound: float, *, slack: float = 0.0,
+                 source: str = "", note: str = "") -> Measurement:
+        """The claim ``measured ≥ bound``, passed when ``measured ≥ bound − slack``."""
+        return cls(quantity, predicted=float(bound), measured=measured, tolerance=float(slack),
+                   source=source, note=note, side=">=")
+
+    def margin(self) -> float | None:
+        """For a one-sided claim, how far inside the bound (with its slack) the measurement is
+        (negative: outside); None otherwise."""
+        if self.side not in ("<=", ">="):
+            return None
+        gap = float(self.predicted) - float(self.measured)
+        return (gap if self.side == "<=" else -gap) + float(self.tolerance or 0.0)
 
     def verdict(self) -> bool:
         if self.passed is not None:
             return bool(self.passed)
+        if self.side:
+            if self.side not in ("<=", ">="):
+                raise ValueError(f"`side` must be '<=' or '>=', got {self.side!r}")
+            margin = self.margin()
+            return bool(margin is not None and np.isfinite(margin) and margin >= 0)
         if self.tolerance is None:
             raise ValueError(f"measurement {self.quantity!r} has neither `passed` nor `tolerance`")
         pred = np.asarray(self.predicted, dtype=float)
@@ -67,9 +99,20 @@ class CheckContext:
         return fig_dir / name
 
     def savefig(self, fig: Any, name: str) -> Path:
-        """Save a matplotlib figure under ``figures/`` and close it; returns the path."""
+        """Save a matplotlib figure under ``figures/`` and close it; returns the path.
+
+        A figure that breaks the plotting conventions (:func:`sgdsim.plotting.problems`: a panel
+        without title or axis labels, a line without legend entry) is saved all the same, with
+        a warning that the report counts and ``results.json`` lists.
+        """
+        import warnings
+
         import matplotlib.pyplot as plt
 
+        from sgdsim.plotting import problems
+
+        for problem in problems(fig):
+            warnings.warn(f"figure {name}: {problem}", UserWarning, stacklevel=2)
         path = self.figure_path(name if name.endswith(".png") else name + ".png")
         fig.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(fig)
@@ -86,6 +129,7 @@ class CheckSpec:
     func: Callable[[CheckContext], Measurement | list[Measurement]]
 
 
+#: Every registered check, by id (filled by importing the ``checks_*`` modules).
 REGISTRY: dict[str, CheckSpec] = {}
 
 

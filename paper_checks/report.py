@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
+    from paper_checks.registry import Measurement
     from paper_checks.runner import CheckResult, MeasurementResult, RunResult
 
 __all__ = [
@@ -28,9 +30,11 @@ __all__ = [
     "deviation",
     "format_tolerance",
     "format_value",
+    "one_sided_bound",
     "render_markdown",
     "result_to_dict",
     "to_jsonable",
+    "tolerance_cell",
     "write_outputs",
 ]
 
@@ -124,6 +128,60 @@ def format_tolerance(tolerance: float | None, relative: bool) -> str:
     return "±" + _fmt_scalar(tolerance)
 
 
+_SIDES = {"<=": "≤", ">=": "≥"}
+_BOUND = re.compile(r"^\s*(<=|>=|≤|≥|<|>)\s*(.*)$")
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+def one_sided_bound(predicted: Any) -> tuple[str, float] | None:
+    """``("≤", 0.0)`` for a prediction written as text such as ``"≤ 0"``, ``"< 1.25"`` or
+    ``"≤ 1.05·2/η = 21"`` (the number after the last ``=``); None when it is not of that form.
+
+    >>> one_sided_bound("≤ 1.05·2/η = 21 (paper)")
+    ('≤', 21.0)
+    >>> one_sided_bound("> 5 × 0.1") is None
+    True
+    """
+    if not isinstance(predicted, str):
+        return None
+    m = _BOUND.match(predicted)
+    if not m:
+        return None
+    op = {"<=": "≤", ">=": "≥"}.get(m.group(1), m.group(1))
+    rest = m.group(2).rsplit("=", 1)[-1].split("(")[0].strip()
+    return (op, float(rest)) if _NUMBER.match(rest) else None
+
+
+def _as_float(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def tolerance_cell(m: Measurement) -> str:
+    """What decides the verdict, never a bare "—": ``±tol``, a one-sided bound's slack and the
+    measured margin, an exact categorical match, or "set by the check" (reason in the note)."""
+    if m.side in _SIDES:
+        margin = m.margin()
+        slack = f"slack {_fmt_scalar(m.tolerance or 0.0)}"
+        return f"one-sided, {slack}, margin {_fmt_scalar(margin) if margin is not None else '—'}"
+    if m.passed is None:
+        return format_tolerance(m.tolerance, m.relative)
+    if m.tolerance is not None:
+        return f"{format_tolerance(m.tolerance, m.relative)}, verdict set by the check"
+    parsed = one_sided_bound(m.predicted)
+    meas = _as_float(m.measured)
+    if parsed is not None and meas is not None:
+        op, bound = parsed
+        margin = bound - meas if op in ("≤", "<") else meas - bound
+        return f"one-sided, margin {_fmt_scalar(margin)}"
+    if isinstance(m.predicted, str) and str(m.predicted) == str(m.measured):
+        return "exact match"
+    return "set by the check (see note)"
+
+
 def deviation(predicted: Any, measured: Any, relative: bool = False) -> float | None:
     """max |measured − predicted| (divided by |predicted| if ``relative``); None if not numeric."""
     try:
@@ -175,6 +233,7 @@ def render_markdown(result: RunResult) -> str:
         f"- **Date:** {result.started}" + (f" → {result.finished}" if result.finished else ""),
         f"- **Host:** {h.get('node', '?')} · {h.get('platform', '?')} · {h.get('cpus', '?')} CPUs",
         f"- **Total time:** {_fmt_seconds(result.total_seconds)}",
+        _logs_line(result),
     ]
     if result.patterns:
         lines.append(f"- **Selection:** `--only {','.join(result.patterns)}`")
@@ -206,19 +265,55 @@ def render_markdown(result: RunResult) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _logs_line(result: RunResult) -> str:
+    raised = [r.log for r in result.checks if r.log]
+    if not raised:
+        return "- **Logs:** none: `logs/` is written only for a check that raises"
+    return f"- **Logs:** {len(raised)} check(s) raised; tracebacks in `logs/`"
+
+
 def _verdict_cell(verdict: str) -> str:
     return verdict if verdict in ("PASS", "SKIP") else f"**{verdict}**"
 
 
 def _measurement_cells(mr: MeasurementResult) -> list[str]:
     m = mr.measurement
+    predicted = format_value(m.predicted)
+    if m.side in _SIDES:
+        predicted = f"{_SIDES[m.side]} {predicted}"
     return [
         _md(m.quantity),
-        _md(format_value(m.predicted)),
+        _md(predicted),
         _md(format_value(m.measured)),
-        _md(format_tolerance(m.tolerance, m.relative)),
+        _md(tolerance_cell(m)),
         _verdict_cell(mr.verdict),
     ]
+
+
+def _detail_item(mr: MeasurementResult) -> str:
+    """One bullet: the claim, what was measured against what, and why the tolerance is what it is."""
+    m = mr.measurement
+    head = f"- {_verdict_cell(mr.verdict)} **{m.quantity}**: "
+    source = f" ({m.source})" if m.source else ""
+    if m.side in _SIDES:
+        sign = "+" if m.side == "<=" else "−"
+        item = (f"{head}measured {format_value(m.measured)} {_SIDES[m.side]} "
+                f"{format_value(m.predicted)} {sign} slack {_fmt_scalar(m.tolerance or 0.0)}"
+                f"{source}, margin {_fmt_scalar(m.margin())}")
+    else:
+        item = f"{head}predicted {format_value(m.predicted)}{source}"
+        item += f", measured {format_value(m.measured)}"
+        if m.tolerance is not None:
+            dev = deviation(m.predicted, m.measured, m.relative)
+            kind = "relative " if m.relative else ""
+            item += f", {kind}deviation {_fmt_scalar(dev) if dev is not None else '—'}"
+            item += f" vs tolerance {format_tolerance(m.tolerance, m.relative)}"
+    if m.passed is not None:
+        item += f" (verdict set by the check: {tolerance_cell(m)})"
+    item += f". {' '.join(m.note.split())}" if m.note else ". **No reason given for the tolerance.**"
+    if mr.error:
+        item += f". {mr.error}"
+    return item
 
 
 def _details(res: CheckResult) -> list[str]:
@@ -230,25 +325,7 @@ def _details(res: CheckResult) -> list[str]:
         "",
     ]
     for mr in res.measurements:
-        m = mr.measurement
-        dev = deviation(m.predicted, m.measured, m.relative)
-        item = (
-            f"- {_verdict_cell(mr.verdict)} **{m.quantity}**: predicted {format_value(m.predicted)}"
-        )
-        if m.source:
-            item += f" ({m.source})"
-        item += f", measured {format_value(m.measured)}"
-        if m.tolerance is not None:
-            kind = "relative " if m.relative else ""
-            item += f", {kind}deviation {_fmt_scalar(dev) if dev is not None else '—'}"
-            item += f" vs tolerance {format_tolerance(m.tolerance, m.relative)}"
-        if m.passed is not None:
-            item += " (verdict set by the check)"
-        if m.note:
-            item += f". {' '.join(m.note.split())}"
-        if mr.error:
-            item += f". {mr.error}"
-        out.append(item)
+        out.append(_detail_item(mr))
     if res.error is not None:
         out.append(f"- **ERROR**: `{' '.join(res.error.split())}`")
         if res.log:
@@ -312,6 +389,8 @@ def _measurement_dict(mr: MeasurementResult) -> dict[str, Any]:
         "tolerance": to_jsonable(m.tolerance),
         "relative": bool(m.relative),
         "passed_set_by_check": None if m.passed is None else bool(m.passed),
+        "side": m.side or None,
+        "margin": to_jsonable(m.margin()),
         "deviation": to_jsonable(deviation(m.predicted, m.measured, m.relative)),
         "source": m.source,
         "note": m.note,

@@ -86,7 +86,10 @@ class LatticeWalk:
         return np.einsum("twd,twd->tw", d, d)
 
     def to_dataarray(self) -> Any:
-        """``dist2`` as an xarray DataArray with dims (step, replica), for :func:`ensemble_msd`."""
+        """``dist2`` as an xarray DataArray with dims (step, replica).
+
+        Ready for :func:`sgdsim.analysis.ensemble_msd`.
+        """
         import xarray as xr
 
         return xr.DataArray(
@@ -181,7 +184,7 @@ def gaussian_lattice_potential(
 
     Returns
     -------
-    ndarray, shape (n_potentials, *shape)
+    ndarray, shape ``(n_potentials, *shape)``
     """
     shape = _check_shape(shape)
     lengthscale = check_positive("lengthscale", lengthscale)
@@ -211,7 +214,7 @@ def rough_lattice_potential(
 
     Returns
     -------
-    ndarray, shape (n_potentials, *shape)
+    ndarray, shape ``(n_potentials, *shape)``
     """
     shape = _check_shape(shape)
     alpha = check_in_range("alpha", alpha, 0.0, 2.0, low_open=True, high_open=True)
@@ -377,7 +380,7 @@ def lattice_walk(
 
     Parameters
     ----------
-    potential : array, shape (n_potentials, *box)
+    potential : array, shape ``(n_potentials, *box)``
         Site energies (1- to 3-D box). Walker ``w`` walks on ``potential[w % n_potentials]``:
         one potential shared by all (``n_potentials = 1``) or one per walker
         (``n_potentials = walkers``, quenched disorder average).

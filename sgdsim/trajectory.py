@@ -133,22 +133,40 @@ class Trajectory:
         return cls(ds)
 
     # --- a quick look ----------------------------------------------------------------------
-    def plot(self, name: str = "loss", ax=None, logx: bool = False, logy: bool = True):
-        """Ensemble mean with a band of ±1 standard error against the step."""
-        import matplotlib.pyplot as plt
+    def plot(self, name: str = "loss", ax=None, logx: bool = False, logy: bool = True,
+             title: str | None = None):
+        """Ensemble mean of a recorded quantity against the step, with a ±1 standard-error band.
+
+        Parameters
+        ----------
+        name : str
+            A recorded quantity (``"loss"``, ``"dist2"``, ``"step2"``, ...; see ``record=`` of
+            :func:`sgdsim.simulate`). Diverged replicas (NaN) are left out of the mean.
+        ax : matplotlib Axes, optional
+            Where to draw; a new figure (:func:`sgdsim.plotting.figure`) when None.
+        logx, logy : bool
+            Logarithmic step axis / value axis (default: linear steps, log values).
+        title : str, optional
+            Axes title; default ``"<name>: mean over R replicas ± 1 s.e."``.
+
+        Returns
+        -------
+        matplotlib Axes
+            With a title, labelled axes (:func:`sgdsim.plotting.label`) and a legend.
+        """
+        from sgdsim.plotting import figure, finish
 
         if ax is None:
-            _, ax = plt.subplots(figsize=(5, 3.5))
+            _, ax = figure(width=5.2, height=3.6)
         da = self[name]
         m = da.mean("replica", skipna=True)
         n = da.count("replica").clip(min=1)
         se = da.std("replica", skipna=True) / np.sqrt(n)
         ax.plot(self.steps, m, label=f"mean {name}")
-        ax.fill_between(self.steps, m - se, m + se, alpha=0.3, lw=0)
-        ax.set_xlabel("step")
-        ax.set_ylabel(name)
+        ax.fill_between(self.steps, m - se, m + se, alpha=0.3, lw=0, label="± 1 standard error")
         if logx:
             ax.set_xscale("log")
         if logy:
             ax.set_yscale("log")
-        return ax
+        default = f"{name}: mean over {da.sizes['replica']} replicas ± 1 s.e."
+        return finish(ax, title=default if title is None else title, xlabel="step", ylabel=name)

@@ -213,7 +213,7 @@ def test_results_json(full_run):
     slope = checks["fake.fail"]["measurements"][1]
     assert slope == {
         "quantity": "slope", "predicted": 2.0, "measured": 2.2, "tolerance": 0.05,
-        "relative": True, "passed_set_by_check": None,
+        "relative": True, "passed_set_by_check": None, "side": None, "margin": None,
         "deviation": pytest.approx(0.1), "source": "SymPy", "note": "", "verdict": "FAIL",
         "error": None,
     }

@@ -33,8 +33,8 @@ class CustomProblem:
     vectorized : bool
         If True, ``grad``/``loss`` also accept a batch of shape (R, d) (faster NumPy backend).
 
-    Example
-    -------
+    Examples
+    --------
     The self-stabilization toy L(x, y) = ½·y·x² − c·y::
 
         def grad(th):

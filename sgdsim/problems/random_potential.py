@@ -22,7 +22,7 @@ Kernels (``r = ‖θ − θ'‖``, ``ℓ`` = ``lengthscale``):
 ``matern12``   ``σ² exp(−r/ℓ)``                                ``ω ~ Student-t, 1 dof, scale 1/ℓ``
 ``matern32``   ``σ² (1 + √3 r/ℓ) exp(−√3 r/ℓ)``                ``ω ~ Student-t, 3 dof, scale √3/…``
 ``matern52``   ``σ² (1 + √5 r/ℓ + 5r²/3ℓ²) exp(−√5 r/ℓ)``      ``ω ~ Student-t, 5 dof``
-``rough``      ``E(f(θ) − f(θ'))² ∝ r^α`` for ``ℓ ≪ r ≪ L``    ``|ω|^−(d+α)`` on ``[1/L, 1/ℓ]``*
+``rough``      ``E(f(θ) − f(θ'))² ∝ r^α`` for ``ℓ ≪ r ≪ L``    ``|ω|^−(d+α)`` on ``[1/L, 1/ℓ]`` (*)
 =============  ==============================================  ===================================
 
 (Matérn-ν spectral densities are multivariate Student-t with ``2ν`` degrees of freedom and scale

@@ -8,8 +8,13 @@ import numpy as np
 import xarray as xr
 
 from sgdsim._validation import check_in_range
+from sgdsim.plotting import label
 
 __all__ = ["heatmap", "lines", "seed_summary"]
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.3g}" if isinstance(v, (float, np.floating)) else str(v)
 
 
 def _variable(data: xr.Dataset | xr.DataArray, var: str | None) -> xr.DataArray:
@@ -62,12 +67,15 @@ def seed_summary(da: xr.DataArray, dim: str = "seed", level: float = 0.95) -> xr
 
 def heatmap(data: xr.Dataset | xr.DataArray, var: str | None = None, *, x: str, y: str,
             over: str | None = "seed", ax: Any = None, log: bool = False, cmap: str = "viridis",
-            colorbar: bool = True) -> Any:
+            colorbar: bool = True, vmin: float | None = None, vmax: float | None = None) -> Any:
     """Heatmap of ``var`` over two swept dimensions, averaged over ``over`` (seeds).
 
     Cells are equally spaced whatever the coordinate values (swept values are often
-    log-spaced) and labelled with the values. All other dimensions must have been selected away
-    (``ds.sel(...)``). Returns the matplotlib ``QuadMesh``.
+    log-spaced) and labelled with the values; axes are labelled with the parameters' symbols
+    (:func:`sgdsim.plotting.label`: ``lr`` → η, ``beta`` → β). All other dimensions must have
+    been selected away (``ds.sel(...)``). ``vmin``/``vmax`` fix the colour range (to compare
+    panels, or use :func:`sgdsim.plotting.shared_colorbar` with ``colorbar=False``). Returns the
+    matplotlib ``QuadMesh``.
     """
     import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
@@ -83,17 +91,18 @@ def heatmap(data: xr.Dataset | xr.DataArray, var: str | None = None, *, x: str, 
     z = da.transpose(y, x).values
     if ax is None:
         _, ax = plt.subplots()
+    norm = LogNorm(vmin, vmax) if log else None
+    lims = {} if log else {"vmin": vmin, "vmax": vmax}
     mesh = ax.pcolormesh(np.arange(z.shape[1] + 1), np.arange(z.shape[0] + 1), z, cmap=cmap,
-                         norm=LogNorm() if log else None)
+                         norm=norm, **lims)
     for axis, dim, n in ((ax.xaxis, x, z.shape[1]), (ax.yaxis, y, z.shape[0])):
         axis.set_ticks(np.arange(n) + 0.5)
         labels = da[dim].values if dim in da.coords else np.arange(n)
-        axis.set_ticklabels([f"{v:.3g}" if isinstance(v, float) else str(v) for v in
-                             labels.tolist()])
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
+        axis.set_ticklabels([_fmt(v) for v in labels.tolist()])
+    ax.set_xlabel(label(x))
+    ax.set_ylabel(label(y))
     if colorbar:
-        ax.figure.colorbar(mesh, ax=ax, label=da.name)
+        ax.figure.colorbar(mesh, ax=ax, label=label(str(da.name)))
     return mesh
 
 
@@ -115,16 +124,15 @@ def lines(data: xr.Dataset | xr.DataArray, var: str | None = None, *, x: str,
     groups = [(None, s)] if hue is None else [(v, s.sel({hue: v})) for v in s[hue].values]
     for value, g in groups:
         xs = g[x].values if x in g.coords else np.arange(g.sizes[x])
-        label = None if hue is None else f"{hue}={value}"
-        (line,) = ax.plot(xs, g["mean"].values, marker="o", ms=3, label=label)
+        name = None if hue is None else f"{label(hue)} = {_fmt(value)}"
+        (line,) = ax.plot(xs, g["mean"].values, marker="o", ms=3, label=name or label(str(da.name)))
         ax.fill_between(xs, g["lo"].values, g["hi"].values, color=line.get_color(), alpha=0.25,
                         lw=0)
-    ax.set_xlabel(x)
-    ax.set_ylabel(f"{da.name} (mean, {level:.0%} CI over {over})")
+    ax.set_xlabel(label(x))
+    ax.set_ylabel(f"{label(str(da.name))} (mean, {level:.0%} CI over {over})")
     if logx:
         ax.set_xscale("log")
     if logy:
         ax.set_yscale("log")
-    if hue is not None:
-        ax.legend()
+    ax.legend()
     return ax

@@ -13,9 +13,10 @@ Symbols (all positive reals): ``eta`` η (learning rate), ``a`` curvature λ + �
 Each ``foo(...) -> sympy.Expr`` has a twin ``foo_fn(...)`` returning a cached NumPy function with
 the argument order given in its docstring, e.g.::
 
+    >>> import sympy
     >>> from sgdsim.theory import symbolic as S
-    >>> S.stability_threshold("heavy_ball")
-    2*beta + 2
+    >>> sympy.factor(S.stability_threshold("heavy_ball"))
+    2*(beta + 1)
     >>> S.stability_threshold_fn("heavy_ball")(0.9)
     3.8
 """
