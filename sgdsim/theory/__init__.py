@@ -5,6 +5,13 @@ beside it (``sgdsim.theory.langevin``, ``sde``, ``fokker_planck``, ``currents``)
 """
 
 from sgdsim.theory import symbolic
+from sgdsim.theory.homogenized import (
+    HomogenizedSGD,
+    LeastSquaresSpectrum,
+    LowIntrinsicDimensionWarning,
+    critical_lr,
+    power_law_risk_exponent,
+)
 from sgdsim.theory.linreg_moments import LinRegMoments, minibatch_kappa
 from sgdsim.theory.lyapunov import NoisyQuadraticMoments
 from sgdsim.theory.stability import (
@@ -24,9 +31,13 @@ from sgdsim.theory.stability import (
 
 __all__ = [
     "METHODS",
+    "HomogenizedSGD",
+    "LeastSquaresSpectrum",
     "LinRegMoments",
+    "LowIntrinsicDimensionWarning",
     "NoisyQuadraticMoments",
     "companion_matrix",
+    "critical_lr",
     "lr_threshold",
     "lr_threshold_numeric",
     "max_stable_lr",
@@ -35,6 +46,7 @@ __all__ = [
     "minibatch_kappa",
     "nsgd_is_stable",
     "nsgd_max_stable_lr",
+    "power_law_risk_exponent",
     "spectral_radius",
     "step_matrices",
     "symbolic",
