@@ -159,7 +159,7 @@ _SMALL_D = pytest.mark.filterwarnings("ignore::sgdsim.theory.homogenized.LowIntr
 
 @_SMALL_D  # deliberately at tr(H)/λ_max ≈ 5-21: the error being measured is that warning's
 def test_error_against_exact_fixed_data_moments_shrinks_like_one_over_d():
-    """LinRegMoments is exact for the fixed data set; the homogenized error is O(1/d)."""
+    """LinRegMoments is exact for the fixed data set; the homogenized error decays with d."""
     errs = []
     dims = (12, 24, 48)
     for d in dims:
@@ -173,9 +173,9 @@ def test_error_against_exact_fixed_data_moments_shrinks_like_one_over_d():
             per_seed.append(np.max(np.abs(got - exact)) / exact.max())
         errs.append(np.mean(per_seed))
     slope = np.polyfit(np.log(dims), np.log(errs), 1)[0]
-    # measured 0.037, 0.015, 0.008 (slope −1.1); O(1/d) predicts −1; ±0.4 covers the seed scatter
-    # of a 4-data-set average (single-seed errors scatter by ±50%)
-    assert -1.5 < slope < -0.6, (errs, slope)
+    # measured 0.037, 0.015, 0.008 (slope −1.1): an O(1/d) bias (slope −1) plus an O(N^-1/2)
+    # data-set fluctuation (−1/2); the bounds allow both and the scatter of a 4-data-set average
+    assert -1.5 < slope < -0.4, (errs, slope)
     assert errs[-1] < 0.02
 
 
