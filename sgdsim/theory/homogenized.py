@@ -251,7 +251,7 @@ class LeastSquaresSpectrum:
         mult *= d * min(1.0, 1.0 / r) / mult.sum()  # exact mass of the continuous part
         err = mult * (big_r / d + sigma**2 / (n * lam))
         lmin = 0.5 * sigma**2 * max(0.0, 1.0 - r)
-        if r > 1:
+        if r > 1:  # null space of H: its error never decays and never enters the loss
             lam = np.append(lam, 0.0)
             mult = np.append(mult, d * (1.0 - 1.0 / r))
             err = np.append(err, big_r * (1.0 - 1.0 / r))
@@ -332,11 +332,14 @@ def power_law_risk_exponent(alpha: float, beta: float) -> dict[str, float]:
     (for ``ρ_K < ρ_F`` the convolution gives ``ψ ≈ K(t)·Σψ/(1 − ‖K‖)``, which needs
     ``ρ_F, ρ_K > 1``). Requires ``α > 1/2`` (trace of H bounded as d → ∞).
 
+    The exponents are the same for both noise models (they differ at ``ηλ = O(1)`` only), but
+    power laws have ``tr(H)/λ_max = O(1)``: compute their curves with
+    ``noise="gaussian_streaming"`` (see :class:`LowIntrinsicDimensionWarning`).
+
     Returns
     -------
-    dict with ``forcing`` ρ_F, ``kernel`` ρ_K, ``risk`` min(ρ_F, ρ_K) and ``phase``
-    (``"forcing"`` or ``"kernel"`` as float 0/1 would be opaque: ``phase`` is 0.0 for forcing,
-    1.0 for kernel).
+    dict with ``forcing`` ρ_F, ``kernel`` ρ_K, ``risk`` = min(ρ_F, ρ_K) and ``phase``: 0.0 when
+    the forcing sets the rate (ρ_F ≤ ρ_K), 1.0 when the kernel (the SGD noise) does.
     """
     a = _real("alpha", alpha)
     b = _real("beta", beta)
@@ -382,8 +385,8 @@ def _solve_renewal(g: np.ndarray, kappa: np.ndarray, scale: float) -> np.ndarray
     def solve(lo: int, hi: int) -> None:
         if hi - lo <= _DIRECT_BASE:
             for k in range(lo, hi):
-                if k > lo:
-                    acc[k] += kappa[k - lo:0:-1] @ psi[lo:k] if k - lo > 0 else 0.0
+                if k > lo:  # this block's own earlier steps; the rest came by convolution
+                    acc[k] += kappa[k - lo:0:-1] @ psi[lo:k]
                 psi[k] = acc[k] if k == 0 else scale * acc[k]
             return
         mid = (lo + hi) // 2
@@ -407,7 +410,8 @@ class HomogenizedSGD:
     lr : float
         η, exactly as in ``sgdsim.sgd(lr)`` (the step on the *mean* loss; no 1/d or 1/N scaling).
     batch_size : int
-        B, drawn with replacement.
+        B, drawn with replacement (``sampling="with_replacement"``; B distinct indices would
+        scale the noise by ``(N − B)/(N − 1)``, not modelled here).
     noise : {"homogenized", "gaussian_streaming"}
         The papers' homogenized noise ``(2L/B)H``, or that plus the rank-one term
         ``HeeᵀH/B`` (exact for streaming Gaussian features).
