@@ -6,6 +6,13 @@ teacher–student order-parameter ODEs (Saad & Solla 1995) are in ``teacher_stud
 """
 
 from sgdsim.theory import symbolic
+from sgdsim.theory.homogenized import (
+    HomogenizedSGD,
+    LeastSquaresSpectrum,
+    LowIntrinsicDimensionWarning,
+    critical_lr,
+    power_law_risk_exponent,
+)
 from sgdsim.theory.linreg_moments import LinRegMoments, minibatch_kappa
 from sgdsim.theory.lyapunov import NoisyQuadraticMoments
 from sgdsim.theory.stability import (
@@ -36,11 +43,15 @@ from sgdsim.theory.teacher_student import (
 
 __all__ = [
     "METHODS",
+    "HomogenizedSGD",
+    "LeastSquaresSpectrum",
     "LinRegMoments",
+    "LowIntrinsicDimensionWarning",
     "NoisyQuadraticMoments",
     "OrderParameterCurve",
     "SymmetricFixedPoint",
     "companion_matrix",
+    "critical_lr",
     "generalisation_error",
     "integrate_order_parameters",
     "learning_lr_threshold",
@@ -55,6 +66,7 @@ __all__ = [
     "order_parameter_rhs",
     "perfect_learning_lr_threshold",
     "plateau_error_small_lr",
+    "power_law_risk_exponent",
     "spectral_radius",
     "step_matrices",
     "symbolic",
