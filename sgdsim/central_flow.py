@@ -87,6 +87,8 @@ __all__ = [
 ]
 
 OPTIMIZERS = ("gd", "rmsprop", "heavy_ball")
+#: up to this many parameters the eigenpairs come from the dense Hessian (d products + eigh)
+_DENSE_MAX = 16
 
 
 def _real(name: str, value: Any) -> float:
@@ -527,10 +529,15 @@ def _central_flow(problem, lr, theta0, steps, *, optimizer, beta, beta2, eps, nu
                     return mv(v)[:, 0]
 
                 op.matmat, op.dim = mv, d
-                v0 = U_prev if U_prev is not None and U_prev.shape[1] > 0 else None
-                res = lanczos_eigsh(op, kk, tol=lanczos_tol, v0=v0, block_size=kk,
-                                    seed=seed + n_sub)
-                lam, Vec = res.eigenvalues.copy(), res.eigenvectors
+                if d <= _DENSE_MAX:  # small problems: the dense Hessian costs d products
+                    Hd = mv(np.eye(d))
+                    ev, EV = np.linalg.eigh(0.5 * (Hd + Hd.T))
+                    lam, Vec = ev[::-1][:kk].copy(), EV[:, ::-1][:, :kk]
+                else:
+                    v0 = U_prev if U_prev is not None and U_prev.shape[1] > 0 else None
+                    res = lanczos_eigsh(op, kk, tol=lanczos_tol, v0=v0, block_size=kk,
+                                        seed=seed + n_sub)
+                    lam, Vec = res.eigenvalues.copy(), res.eigenvectors
                 # GD: eigenvalues of H (edge τ); RMSProp: of P⁻¹H (edge 2)
                 cand = lam >= thr * (1.0 - edge_window)
                 if first and lam[0] > thr * (1.0 + start_tolerance):
