@@ -6,10 +6,10 @@ stability GD oscillates along the top Hessian eigenvectors while its *time avera
 smoothly. Writing an iterate as ``w + δ`` with an oscillation ``δ`` of covariance ``Σ`` supported
 on the edge eigenvectors, a second-order Taylor expansion of the gradient averages to
 
-    ⟨∇L(w + δ)⟩ ≈ ∇L(w) + ½ ∇⟨Σ, ∇²L(w)⟩                         (paper §3, "time-averaged gradient")
+    ⟨∇L(w + δ)⟩ ≈ ∇L(w) + ½ ∇⟨Σ, ∇²L(w)⟩            (the paper's time-averaged gradient, GD part)
 
-and the central flow of GD (paper §3, single eigenvalue: ``Σ = σ² u uᵀ``; several eigenvalues:
-the semidefinite complementarity problem of §3 / App. on the "multiple eigenvalue" case) is
+and the central flow of GD (the paper's GD central flow; site Part I — one eigenvalue:
+``Σ = σ² u uᵀ``; several: the paper's semidefinite complementarity problem) is
 
     dw/dt = −η [∇L(w) + ½ ∇⟨Σ(t), H(w)⟩],   t in GD steps,
     Σ ⪰ 0,   H(w) ⪯ (2/η)·I on the edge subspace,   ⟨Σ, 2/η − H⟩ = 0,
@@ -39,31 +39,39 @@ cross ``τ`` joins the edge set by itself (new edge eigenvalues are added as the
 Optimizers (``τ`` the threshold, ``η_eff`` the effective step of the slow motion):
 
 * ``'gd'`` — from the paper: ``τ = 2/η``, ``η_eff = η``.
-* ``'rmsprop'`` — from the paper (§5; the site's Part III): RMSProp
+* ``'rmsprop'`` — from the paper (its RMSProp central flow; site Part III): RMSProp
   ``ν_k = β₂ν_{k−1} + (1−β₂)g_k²``, ``w_{k+1} = w_k − η g_k/(√ν_k + ε)`` is preconditioned GD with
   ``P = diag(√ν + ε)/η``; the edge is ``λ_max(P⁻¹H) = 2`` (reported as the preconditioned sharpness
   ``λ_max(diag(√ν+ε)⁻¹H)`` against ``2/η``). Central flow: ``dw/dt = −P⁻¹[∇L + ½∇⟨Σ, H⟩]``,
   ``dν/dt = (1−β₂)/β₂ · [∇L² + diag(HΣH) − ν]`` (the ``1/β₂`` because the step uses the ν that already
   contains the current gradient; ``diag(HΣH)`` is the time average of the squared oscillating part
-  ``Hδ`` of the gradient). ``Σ = U X Uᵀ`` with ``U`` the P-orthonormal generalized eigenvectors
+  ``Hδ`` of the gradient). The structure (P⁻¹-preconditioned averaged gradient, ν fed by the
+  oscillation, the edge ``λ(P⁻¹H) = 2``) is the paper's; the exact form of the ν equation is our
+  derivation — we could not read the paper's printed equation, and the authors' reference code
+  we could read forms the oscillation term differently (from the eigenvectors, not ``HU``).
+  ``Σ = U X Uᵀ`` with ``U`` the P-orthonormal generalized eigenvectors
   (``HU = PU diag(μ)``). The X-dependence of ``dν/dt`` makes the linear operator ``B`` slightly
   non-symmetric when several eigenvalues are at the edge with ``μ_a ≠ μ_b``; it is symmetrized for
-  the solve (exact for one edge eigenvalue; the complementarity residual is recorded).
+  the solve (exact for one edge eigenvalue; ``max_residual`` is that of the symmetrized problem).
 * ``'heavy_ball'`` — **our derivation, not in the paper**: ``v ← βv − η∇L``, ``w ← w + v``. A period-2
   oscillation ``δ_k = (−1)^k x u`` of the heavy-ball recursion on a quadratic requires
   ``1 + β − ηλ = −(1 + β)``, i.e. ``λ = τ = 2(1+β)/η``. The slow (time-averaged) part sees the
   averaged gradient above, and for motion slow compared with the momentum time ``1/(1−β)`` steps,
   the momentum buffer is ``v ≈ −η/(1−β)·⟨∇L⟩``; hence ``dw/dt = −η/(1−β)·[∇L + ½∇⟨Σ, H⟩]`` with the
   same complementarity at ``τ``. On ``L = ½yx² − cy`` it predicts ``σ² = 2c`` at ``y = 2(1+β)/η``,
-  which also follows exactly from summing the heavy-ball y-update over a long window.
+  which also follows exactly from summing the heavy-ball y-update over a long window. Measured
+  (paper check ``sgdsim.central_flow_heavy_ball_toy``, η = 0.02, β = 0.5): heavy-ball GD's
+  ⟨x²⟩ = 1.502 ± 0.009 matches σ² = 1.5, but its ⟨y⟩ hovers 2.6% *below* 2(1+β)/η (ten times the
+  second-order bias seen for GD), so the threshold part of this flow is approximate.
 
 The paper's limits apply: the flow averages over the oscillation and does not resolve the
 transient "catapult" when GD first crosses the edge (the central flow leaves gradient flow
 smoothly, GD overshoots and its loss spikes); the prediction is for deterministic (full-batch)
 optimization; it assumes the oscillation is small enough for a second-order Taylor expansion.
 
-Equation numbers: the stored sources available to this project did not expose the paper's
-numbered equations, so they are cited here by section and name rather than by number.
+Equation numbers: the sources readable from this project (the companion site and the authors'
+reference code) did not expose the paper's numbered equations or section numbers, so formulas are
+cited by name; the forms above were re-derived here, not copied.
 """
 
 from __future__ import annotations
@@ -286,7 +294,7 @@ class CentralFlowResult:
     params : ndarray (n, d)
         The central flow w(t): GD's predicted time-averaged iterate.
     loss : ndarray (n,)
-        Predicted time-averaged loss ``L(w) + ½⟨Σ, H(w)⟩`` (paper §3).
+        Predicted time-averaged loss ``L(w) + ½⟨Σ, H(w)⟩`` (the paper's loss prediction).
     loss_center : ndarray (n,)
         ``L(w)`` at the central flow itself.
     sharpness : ndarray (n,)
