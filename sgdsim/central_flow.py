@@ -387,7 +387,8 @@ def central_flow(
         (relative): a start far past the edge makes GD diverge or catapult, which no central flow
         describes.
     steps : array (n,)
-        Non-decreasing GD step counts ≥ 0 at which to record (floats allowed).
+        Non-decreasing GD step counts ≥ 0 at which to record (floats are rounded to the substep
+        grid ``1/substeps``).
     optimizer : {'gd', 'rmsprop', 'heavy_ball'}
         See the module docstring for which flows are from the paper.
     beta : float
