@@ -7,6 +7,7 @@ from sgdsim import (
     sweep,  # the package is callable: sgdsim.sweep(fn, grid)
 )
 from sgdsim.backends import available_backends, get_backend
+from sgdsim.central_flow import CentralFlowResult, central_flow
 from sgdsim.flow import FlowResult, gradient_flow
 from sgdsim.optim import SGD, Schedule, constant_lr, cosine_lr, nudged_sgd, sgd, step_lr, warmup_lr
 from sgdsim.problems import (
@@ -43,6 +44,7 @@ def __getattr__(name: str):
 __all__ = [
     "SGD",
     "AdditiveNoise",
+    "CentralFlowResult",
     "CustomProblem",
     "DivergenceError",
     "FlowResult",
@@ -55,6 +57,7 @@ __all__ = [
     "Trajectory",
     "__version__",
     "available_backends",
+    "central_flow",
     "constant_lr",
     "cosine_lr",
     "get_backend",

@@ -16,7 +16,7 @@ from sgdsim.nets.directions import (
     subspace_share,
 )
 from sgdsim.nets.ghost_bn import GhostBatchNorm
-from sgdsim.nets.hvp import FuncHessian, MLPHessian, mlp_batch_oracle
+from sgdsim.nets.hvp import FuncHessian, MLPHessian, MLPProblem, mlp_batch_oracle
 from sgdsim.nets.losses import LOSSES, loss_value
 from sgdsim.nets.models import MLPSpec, init_params, mlp_forward, unflatten
 from sgdsim.nets.replicas import replica_gradients, replica_sgd
@@ -31,6 +31,7 @@ __all__ = [
     "FuncHessian",
     "GhostBatchNorm",
     "MLPHessian",
+    "MLPProblem",
     "MLPSpec",
     "StepLineSearch",
     "chebyshev_toy",

@@ -34,7 +34,7 @@ from sgdsim.nets._torch import torch
 from sgdsim.nets.losses import LOSSES, loss_value
 from sgdsim.nets.models import MLPSpec, mlp_forward, unflatten
 
-__all__ = ["FuncHessian", "MLPHessian", "mlp_batch_oracle"]
+__all__ = ["FuncHessian", "MLPHessian", "MLPProblem", "mlp_batch_oracle"]
 
 
 def _as_tensor(a) -> torch.Tensor:
@@ -278,3 +278,50 @@ def mlp_batch_oracle(
         return h.gradient, h
 
     return oracle
+
+
+class MLPProblem:
+    """Full-batch loss of an MLP as a problem with exact Hessian-vector products.
+
+    ``loss(θ)``, ``grad(θ)`` ``(n_params,)``, ``hvp(θ, v)`` and ``hvp_matmat(θ, V (n_params, p))``
+    share one :class:`MLPHessian` per distinct ``θ`` (the last one is cached, so a gradient and a
+    block of products at the same point cost one forward/backward pass plus the tangent passes).
+    Plugs into :func:`sgdsim.central_flow` and anything else that takes ``grad``/``hvp``.
+
+    Parameters
+    ----------
+    spec, X, y, loss
+        As for :class:`MLPHessian`.
+    """
+
+    def __init__(self, spec: MLPSpec, X, y, loss: str = "half_mse") -> None:
+        check_choice("loss", loss, LOSSES)
+        self.spec, self.loss_name = spec, loss
+        self.X = np.ascontiguousarray(X, dtype=np.float64)
+        self.y = np.asarray(y)
+        self.dim = spec.n_params
+        self._key: bytes | None = None
+        self._h: MLPHessian | None = None
+        self.n_passes = 0
+
+    def at(self, theta) -> MLPHessian:
+        """The (cached) :class:`MLPHessian` at ``θ``."""
+        th = np.ascontiguousarray(theta, dtype=np.float64)
+        key = th.tobytes()
+        if key != self._key:
+            self._h = MLPHessian(self.spec, th, self.X, self.y, self.loss_name)
+            self._key = key
+            self.n_passes += 1
+        return self._h
+
+    def loss(self, theta) -> float:
+        return self.at(theta).loss_value
+
+    def grad(self, theta) -> np.ndarray:
+        return self.at(theta).gradient.copy()
+
+    def hvp(self, theta, v) -> np.ndarray:
+        return self.at(theta)(v)
+
+    def hvp_matmat(self, theta, V) -> np.ndarray:
+        return self.at(theta).matmat(V)

@@ -115,3 +115,23 @@ def test_batch_oracle_matches_least_squares_oracle():
     b = batch_quantities(mlp_batch_oracle(spec, X, y[:, None], w, "half_mse"), 6, 2, q)
     for name in q:  # Lanczos λ_max(H_B) at residual 1e-10 vs eigvalsh
         assert b[name].value == pytest.approx(a[name].value, rel=1e-9)
+
+
+def test_mlp_problem_matches_autodiff_and_caches():
+    from sgdsim.nets import FuncHessian, MLPProblem, MLPSpec, init_params
+
+    rng = np.random.default_rng(3)
+    spec = MLPSpec((3, 5, 2), "tanh")
+    X, y = rng.standard_normal((7, 3)), rng.standard_normal((7, 2))
+    th = init_params(spec, seed=1)
+    prob = MLPProblem(spec, X, y, "mse")
+    ref = FuncHessian.for_mlp(spec, th, X, y, "mse")
+    V = rng.standard_normal((spec.n_params, 3))
+    # two independent derivations (fused R-operator vs torch.func): agree to float64 roundoff
+    np.testing.assert_allclose(prob.hvp_matmat(th, V), ref.matmat(V), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(prob.hvp(th, V[:, 0]), ref(V[:, 0]), rtol=1e-10, atol=1e-12)
+    eps = 1e-6
+    fd = (prob.loss(th + eps * V[:, 0]) - prob.loss(th - eps * V[:, 0])) / (2 * eps)
+    assert abs(prob.grad(th) @ V[:, 0] - fd) < 1e-7  # central difference, O(eps²) + roundoff
+    # one forward/backward per change of θ (θ, θ + εv, θ − εv, θ): only the last θ is cached
+    assert prob.n_passes == 4
