@@ -39,15 +39,15 @@ integrates it for any problem with `grad` and `hvp` (`CustomProblem`, `Quadratic
 
 code(r"""
 import os
-import sys
 import time
 
-import matplotlib
-
-headless = not os.environ.get("DISPLAY") and "MPLBACKEND" not in os.environ
-if headless and "ipykernel" not in sys.modules:
-    matplotlib.use("agg")
 import matplotlib.pyplot as plt
+
+from sgdsim.plotting import use_style
+
+# the project's figure style; in Jupyter figures show inline (also under MPLBACKEND=agg),
+# headless runs outside Jupyter render off-screen
+use_style()
 import numpy as np
 
 import sgdsim as sg
