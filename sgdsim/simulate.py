@@ -8,9 +8,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import xarray as xr
 
-from sgdsim import __version__
 from sgdsim._progress import chunks
 from sgdsim._validation import check_choice, check_int, check_positive
+from sgdsim._version import __version__
 from sgdsim.backends import get_backend
 from sgdsim.backends.base import OBSERVABLES, Records, RunSpec
 from sgdsim.backends.lowering import SAMPLINGS, Lowered, lower

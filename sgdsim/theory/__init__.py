@@ -1,11 +1,13 @@
 """Exact theory of SGD dynamics: stability, discrete moments (Lyapunov), SymPy derivations.
 
 Only the discrete-time exact theory is exported here; the SDE / Fokker–Planck modules live
-beside it (``sgdsim.theory.langevin``, ``sde``, ``fokker_planck``, ``currents``).
+beside it (``sgdsim.theory.langevin``, ``schemes``, ``fokker_planck``, ``currents``). Everything in
+``sgdsim.theory`` is a closed form or a deterministic solve; the simulators that these are
+checked against live above it (``sgdsim.simulate``, ``sgdsim.sde``).
 """
 
 from sgdsim.theory import symbolic
-from sgdsim.theory.linreg_moments import LinRegMoments, minibatch_kappa
+from sgdsim.theory.linreg_moments import LinRegMoments, mean_square_lr_threshold, minibatch_kappa
 from sgdsim.theory.lyapunov import NoisyQuadraticMoments
 from sgdsim.theory.stability import (
     METHODS,
@@ -13,7 +15,6 @@ from sgdsim.theory.stability import (
     lr_threshold,
     lr_threshold_numeric,
     max_stable_lr,
-    mean_square_lr_threshold,
     method_params,
     nsgd_is_stable,
     nsgd_max_stable_lr,

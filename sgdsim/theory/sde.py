@@ -47,7 +47,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg as sla
 from numba import njit, prange
 from numba.core.registry import CPUDispatcher
 
@@ -66,6 +65,12 @@ from sgdsim.problems import CustomProblem, LinearRegression, Quadratic
 from sgdsim.problems.random_potential import GaussianRandomPotential, rff_grad_into
 from sgdsim.theory import sde_array
 from sgdsim.theory.langevin import LinearSDE, UnderdampedLangevin, _matrix_or_diag
+from sgdsim.theory.schemes import (
+    ou_velocity_step,
+    scheme_moments,
+    scheme_stationary_covariance,
+    scheme_transition,
+)
 from sgdsim.trajectory import DivergenceError, default_divergence_threshold
 
 __all__ = [
@@ -76,7 +81,7 @@ __all__ = [
     "scheme_moments",
     "scheme_stationary_covariance",
     "scheme_transition",
-]
+]  # the scheme algebra is sgdsim.theory.schemes's, re-exported here for compatibility
 
 _SCALARS = ("dist2", "x2", "v2")  # ‖x_t − x_0‖², ‖x_t‖², ‖v_t‖²   (x = positions)
 _VECTORS = ("x", "v")
@@ -742,14 +747,6 @@ def euler_maruyama(
                         on_divergence)  # fmt: skip
 
 
-def _o_step(friction: np.ndarray, Dv: np.ndarray, dt: float):
-    c = np.exp(-friction * dt)
-    gs = friction[:, None] + friction[None, :]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frac = np.where(gs > 0, -np.expm1(-gs * dt) / np.where(gs > 0, gs, 1.0), dt)
-    return c, 2.0 * Dv * frac
-
-
 def baoab(
     model: UnderdampedLangevin | Callable,
     *,
@@ -824,7 +821,7 @@ def baoab(
         f, fp = pgrad
     elif m is not model:
         f = _adapt_grad(model) if xp is None else _batched_grad(xp, model, X.astype(ftype))
-    c, sig_o = _o_step(m.friction, m.velocity_diffusion, dt)
+    c, sig_o = ou_velocity_step(m.friction, m.velocity_diffusion, dt)
     nd, nf, diag = _noise_factor(sig_o)
     rec_x, rec_v, rec_s, codes, scal = _records(record, n_rec, R, d, True)
     pieces = chunks(steps, R * steps * d, progress, desc="baoab", multiple_of=every,
@@ -907,79 +904,3 @@ def exact_ou(
     return _pack_result("exact_ou", dt, every, n_rec, rec_x, rec_v, rec_s, scal,
                         X[:, :d].copy(), V, _run_info(seed, backend, dtype), div,
                         on_divergence)  # fmt: skip
-
-
-# ================================ exact moments of the schemes ==================================
-def scheme_transition(
-    method: str, model: LinearSDE | UnderdampedLangevin, dt: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """One-step map of a scheme on a linear model: ``y_{k+1} = M y_k + N(0, Σ)``, ``y = x − x*``.
-
-    Parameters
-    ----------
-    method : {"euler_maruyama", "baoab", "exact_ou"}
-        ``"baoab"`` needs an :class:`UnderdampedLangevin` (state ``(x, v)``).
-    model : LinearSDE or UnderdampedLangevin
-    dt : float
-
-    Returns
-    -------
-    M : ndarray (n, n)
-    Sigma : ndarray (n, n)
-        The map and the per-step noise covariance (``n = 2d`` for an UnderdampedLangevin).
-    """
-    check_choice("method", method, ("euler_maruyama", "baoab", "exact_ou"))
-    dt = check_positive("dt", dt)
-    if method == "baoab":
-        if not isinstance(model, UnderdampedLangevin):
-            raise TypeError("`method`='baoab' needs an UnderdampedLangevin model")
-        d = model.dim
-        eye, zero = np.eye(d), np.zeros((d, d))
-        Bm = np.block([[eye, zero], [-0.5 * dt * model.K, eye]])
-        Am = np.block([[eye, 0.5 * dt * eye], [zero, eye]])
-        c, sig_o = _o_step(model.friction, model.velocity_diffusion, dt)
-        Om = np.block([[eye, zero], [zero, np.diag(c)]])
-        post = Bm @ Am  # what acts after the O step
-        M = Bm @ Am @ Om @ Am @ Bm
-        SO = np.zeros((2 * d, 2 * d))
-        SO[d:, d:] = sig_o
-        return M, post @ SO @ post.T
-    lin = model.to_linear() if isinstance(model, UnderdampedLangevin) else model
-    if method == "euler_maruyama":
-        return np.eye(lin.dim) - dt * lin.A, 2.0 * dt * lin.D
-    return lin.transition(dt)
-
-
-def scheme_stationary_covariance(
-    method: str, model: LinearSDE | UnderdampedLangevin, dt: float
-) -> np.ndarray:
-    """Exact stationary covariance of the discretized chain: ``S = M S Mᵀ + Σ`` (discrete Lyapunov).
-
-    Raises if the scheme is unstable at this ``dt`` (spectral radius of ``M`` >= 1).
-    """
-    M, sig = scheme_transition(method, model, dt)
-    rho = float(np.max(np.abs(np.linalg.eigvals(M))))
-    if rho >= 1.0:
-        raise ValueError(f"`dt`={dt!r} is unstable for {method} here (spectral radius {rho:.6g})")
-    S = sla.solve_discrete_lyapunov(M, sig)
-    return 0.5 * (S + S.T)
-
-
-def scheme_moments(
-    method: str, model: LinearSDE | UnderdampedLangevin, dt: float, steps: int, y0=None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact mean and covariance of the discretized chain after ``steps`` steps.
-
-    ``y0`` is the (fixed) initial *deviation* ``x0 − x*`` in the scheme's state (default 0).
-    Returns ``(mean of x, covariance)``, shapes (n,) and (n, n).
-    """
-    steps = check_int("steps", steps, minimum=0)
-    M, sig = scheme_transition(method, model, dt)
-    n = M.shape[0]
-    y = np.zeros(n) if y0 is None else as_float_array("y0", y0, shape=(n,))
-    cov = np.zeros((n, n))
-    for _ in range(steps):
-        y = M @ y
-        cov = M @ cov @ M.T + sig
-    lin = model.to_linear() if isinstance(model, UnderdampedLangevin) else model
-    return lin.x_star + y, cov
