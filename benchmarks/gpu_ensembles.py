@@ -20,9 +20,10 @@ import numpy as np
 
 import sgdsim as sg
 from benchmarks._harness import emit, time_median
+from sgdsim.sde import baoab
 from sgdsim.theory import LinRegMoments
 from sgdsim.theory.langevin import UnderdampedLangevin
-from sgdsim.theory.sde import baoab, scheme_moments
+from sgdsim.theory.schemes import scheme_moments
 
 
 def _cupy_reason() -> str | None:

@@ -16,7 +16,7 @@ from sgdsim.backends.base import OBSERVABLES, Records, RunSpec
 from sgdsim.backends.lowering import SAMPLINGS, Lowered, lower
 from sgdsim.optim import SGD
 from sgdsim.problems.linreg import LinearRegression
-from sgdsim.trajectory import DivergenceError, Trajectory, default_divergence_threshold
+from sgdsim.trajectory import DivergenceError, RunStatus, Trajectory, default_divergence_threshold
 
 __all__ = ["simulate"]
 
@@ -157,7 +157,7 @@ def simulate(
         "sgdsim_version": __version__,
     }
     traj = _assemble(runner, rec, lowered, status, config, theta0)
-    if status == "diverged" and on_divergence == "raise":
+    if status is RunStatus.DIVERGED and on_divergence == "raise":
         step, rep = traj.divergence
         raise DivergenceError(step, rep, traj)
     return traj
@@ -207,20 +207,19 @@ def _resolve_nudge(opt: SGD, problem, lowered: Lowered) -> SGD:
     return opt.with_nudge_basis(lowered.to_kernel(basis.T).T)
 
 
-def _run_chunks(runner, lrs, rec, steps, work, progress, on_divergence) -> str:
+def _run_chunks(runner, lrs, rec, steps, work, progress, on_divergence) -> RunStatus:
     """Advance in pieces (a progress bar on long runs); divergence can end the run early."""
-    status = "ok"
+    status = RunStatus.OK
     for t0, n in chunks(steps, work, progress, desc="simulate"):
         runner.advance(t0, lrs[t0 : t0 + n], rec)
-        if np.any(runner.div_step >= 0):
-            status = "diverged"
-            if on_divergence in ("raise", "stop"):
-                break
-    if status == "diverged" and on_divergence == "stop":
+        status = RunStatus.from_divergence(runner.div_step)
+        if status is RunStatus.DIVERGED and on_divergence in ("raise", "stop"):
+            break
+    if status is RunStatus.DIVERGED and on_divergence == "stop":
         first = int(runner.div_step[runner.div_step >= 0].min())
         for arr in rec.arrays.values():
             arr[:, first // rec.every + 1 :] = np.nan
-        status = "stopped"
+        status = RunStatus.STOPPED
     return status
 
 
@@ -240,7 +239,7 @@ def _assemble(runner, rec: Records, lowered: Lowered, status, config, theta0) ->
     ds = xr.Dataset(
         data_vars,
         coords={"step": steps, "replica": np.arange(theta0.shape[0]), "dim": np.arange(lowered.dim)},
-        attrs={"status": status, "config": json.dumps(config)},
+        attrs={"status": status.value, "config": json.dumps(config)},
     )
     return Trajectory(ds)
 

@@ -25,10 +25,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 
 def _sde():
-    try:
-        from sgdsim import sde
-    except ImportError:  # the code before the refactor (used once, to record the digests)
-        from sgdsim.theory import sde
+    from sgdsim import sde  # before the refactor (when the digests were recorded): sgdsim.theory.sde
+
     return sde
 
 

@@ -9,25 +9,14 @@ The Numba kernels are tested against this backend.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 
 import numpy as np
 
-from sgdsim.backends.base import Records, RunSpec
+from sgdsim.backends.base import DivergenceTracker, Records, RunSpec, quiet_overflow
+from sgdsim.backends.base import to_host as _to_host
 from sgdsim.backends.counter_rng import CounterRNG
-
-
-def _to_host(x):
-    return x.get() if hasattr(x, "get") else np.asarray(x)
-
-
-def quiet_overflow(xp):
-    """Overflow is expected in a diverging replica (it is detected right after the update and
-    reported): silence NumPy's warnings about it; CuPy does not warn."""
-    if xp is np:
-        return np.errstate(over="ignore", invalid="ignore")
-    return contextlib.nullcontext()
+from sgdsim.fields import rff_gradient, rff_phases
 
 
 class ArrayRunner:
@@ -61,7 +50,7 @@ class ArrayRunner:
         self.rng = CounterRNG(spec.seed, r, xp)
         # divergence steps live on the device during a chunk (no host sync per step) and are
         # copied to the host copy ``div_step`` at records and at the end of every chunk
-        self._div = xp.full(r, -1, dtype=xp.int64)
+        self._div = DivergenceTracker(xp, r, spec.threshold)
         self.div_step = np.full(r, -1, dtype=np.int64)
         if self.kind == "linreg" and self.ints["mode"] == 3:
             self.pos = self.a["X"].shape[0]  # "epoch exhausted": the first batch reshuffles
@@ -105,16 +94,9 @@ class ArrayRunner:
         r = xp.einsum("rbd,rd->rb", xb, th) - y[idx]
         return xp.einsum("rb,rbd->rd", r, xb) / idx.shape[1]
 
-    def _rff_phases(self, th):
-        a = self.a
-        if a["W"].ndim == 3:
-            return self.xp.einsum("rmd,rd->rm", a["W"], th) + a["b"]
-        return th @ a["W"].T + a["b"]
-
     def _rff_grad(self, th):
-        xp, a = self.xp, self.a
-        s = -a["amp"] * xp.sin(self._rff_phases(th))
-        g = xp.einsum("rm,rmd->rd", s, a["W"]) if a["W"].ndim == 3 else s @ a["W"]
+        a = self.a
+        g = rff_gradient(self.xp, th, a["W"], a["b"], a["amp"])
         return g + a["std"] * self.rng.normal(th.shape[1]) if self._noisy else g
 
     def _batch_indices(self, reps: int, n: int):
@@ -142,7 +124,7 @@ class ArrayRunner:
         if self.kind == "custom":
             return xp.asarray(self.spec.lowered.problem.loss_batch(th))
         if self.kind == "rff":
-            return xp.sum(a["amp"] * xp.cos(self._rff_phases(th)), axis=1)
+            return xp.sum(a["amp"] * xp.cos(rff_phases(xp, th, a["W"], a["b"])), axis=1)
         dw = th - a["solution"]
         return a["min_loss"][0] + 0.5 * xp.einsum("ri,ij,rj->r", dw, a["hessian"], dw)
 
@@ -170,21 +152,19 @@ class ArrayRunner:
             self._record(rec, 0, np.arange(self.theta.shape[0]), None)
         for k, lr in enumerate(lrs.astype(self.dtype)):
             t = t0 + k
-            active = (self._div < 0)[:, None]
+            active = self._div.active()[:, None]
             with quiet_overflow(xp):
                 g = self.grad(self.theta).astype(self.dtype)
                 delta, new_state = self.opt.update(g, self.opt_state, self.theta, lr)
                 self.theta = xp.where(active, self.theta + delta, self.theta)
                 self.opt_state = new_state._replace(buf=xp.where(active, new_state.buf, self.opt_state.buf))
-                nrm = xp.sum(self.theta.astype(xp.float64) ** 2, axis=1)
-            bad = active[:, 0] & ~(nrm <= self.spec.threshold)
-            self._div = xp.where(bad, t + 1, self._div)
+                self._div.check(t + 1, self.theta)
             if (t + 1) % rec.every == 0:
-                self.div_step = _to_host(self._div)
+                self.div_step = self._div.host()
                 rows = np.flatnonzero(self.div_step < 0)
                 step2 = xp.sum(delta.astype(xp.float64) ** 2, axis=1)
                 self._record(rec, (t + 1) // rec.every, rows, step2)
-        self.div_step = _to_host(self._div).copy()
+        self.div_step = self._div.host().copy()
 
     def state(self) -> tuple[np.ndarray, np.ndarray]:
         """Current (θ, buf) in kernel coordinates, float64, on the host."""
