@@ -59,6 +59,27 @@ class RunSpec:
     seed: int
     threshold: float  # divergence threshold on ‖θ‖² (kernel coordinates)
     buf0: np.ndarray | None = None  # (R, d) initial momentum buffer, kernel coordinates; None: empty
+    lrs: np.ndarray | None = None  # (T,) learning rate of every step (the optimizer's schedule)
+
+
+class RunState(NamedTuple):
+    """The state an SGD runner's ``advance`` takes and returns (optax-style: nothing that
+    changes from step to step lives on the runner).
+
+    ``theta`` (R, d): parameters in kernel coordinates and the run dtype; ``opt``: the momentum
+    buffer (Numba, (R, d)) or the optimizer's state (:class:`sgdsim.optim.OptState`, array
+    backends); ``diverged_at`` (R,) int64, −1 = never (on the device for CuPy); ``rng``: the
+    stream position (xoshiro states (R, 4), or the counter offset); ``sampler``: minibatch
+    sampler state (Numba: int64 (R, k), the per-replica permutation with the epoch position in
+    its last column, or the field index; array backends: ``(position, permutation)`` of the
+    epoch shuffle, or None).
+    """
+
+    theta: Any
+    opt: Any
+    diverged_at: Any
+    rng: Any
+    sampler: Any = None
 
 
 # --- the SDE integrators' side of the contract -----------------------------------------------
