@@ -1,4 +1,4 @@
-"""Ensemble SDE integrators: exactness against scheme moments, weak orders, stationarity,
+"""Ensemble SDE integrators (sgdsim.sde): exactness against scheme moments, weak orders, stationarity,
 NumPy references, nonlinear potentials, reproducibility."""
 
 from __future__ import annotations
