@@ -38,9 +38,10 @@ if __package__ in (None, ""):  # run by path: make the repository root importabl
 
 import sgdsim as sg
 from benchmarks._harness import emit, set_sink, time_median
+from sgdsim.sde import baoab
 from sgdsim.theory import LinRegMoments
 from sgdsim.theory.langevin import UnderdampedLangevin
-from sgdsim.theory.sde import baoab, scheme_moments
+from sgdsim.theory.schemes import scheme_moments
 
 #: the device check's sizes: (replicas, steps) per workload; steps are per timed run
 SIZES = {

@@ -8,7 +8,7 @@ in the same run (absolute times drift on shared machines).
 
 Check: the final ensemble variances against (a) the continuous stationary values Var x_i = kT/h_i,
 Var v_i = kT and (b) the exact second moments of the chosen discretization after the same number
-of steps (``sgdsim.theory.sde.scheme_moments``), as z-scores with the Gaussian standard error
+of steps (``sgdsim.theory.schemes.scheme_moments``), as z-scores with the Gaussian standard error
 √(2/R) of a sample variance.
 
 Usage: ``python benchmarks/w3_langevin.py [--quick] [--impls numpy_em,sgdsim_baoab,...]``
@@ -22,8 +22,9 @@ import time
 
 import numpy as np
 
+from sgdsim.sde import baoab, euler_maruyama, exact_ou
 from sgdsim.theory.langevin import UnderdampedLangevin
-from sgdsim.theory.sde import baoab, euler_maruyama, exact_ou, scheme_moments
+from sgdsim.theory.schemes import scheme_moments
 
 D, GAMMA, KT, DT = 10, 1.0, 1.0, 0.01
 H = np.linspace(0.1, 2.0, D)

@@ -61,7 +61,7 @@ from sgdsim.theory.fokker_planck import (
 from sgdsim.theory.langevin import (
     LinearSDE, UnderdampedLangevin, heavy_ball_variance_factor, sgd_langevin,
 )
-from sgdsim.theory.sde import baoab
+from sgdsim.sde import baoab
 
 QUICK = os.environ.get("SGDSIM_QUICK", "1") == "1"
 SIZES = {
@@ -191,7 +191,7 @@ pairs we require $|z| < 4$ against the exact discrete values (Bonferroni false a
 $4 \times 6\cdot10^{-5}$), and $z > 6$ against the Langevin values on the stiff mode, where
 $\phi - 1 = 65\%$ is about 65 standard errors.
 
-The Langevin SDE itself is then simulated with **BAOAB** (`sgdsim.theory.sde.baoab`, weak order
+The Langevin SDE itself is then simulated with **BAOAB** (`sgdsim.sde.baoab`, weak order
 2; for a harmonic potential its position marginal is exact, its velocity variance is off by
 $O((\omega h)^2) \approx 2\cdot10^{-3}$ at $h = 0.1$, a fifth of a standard error) for
 $t = 150$ ($e^{-\Gamma t} \approx 10^{-7}$): it must match the Langevin values, $|z| < 4$.

@@ -5,7 +5,7 @@ stationary covariance three ways — ``sgdsim.simulate`` ensemble, discrete Lyap
 (:class:`sgdsim.theory.lyapunov.NoisyQuadraticMoments`) and the continuous Lyapunov solution of
 the Langevin surrogate (:func:`sgdsim.theory.langevin.sgd_langevin`) — with the Langevin error
 equal to its predicted O(η) factor per eigenmode, and the surrogate SDE integrated by BAOAB
-(:mod:`sgdsim.theory.sde`) reproducing its own covariance. (2) Modified loss and currents for a
+(:mod:`sgdsim.sde`) reproducing its own covariance. (2) Modified loss and currents for a
 non-commuting OU process: ``S = U⁻¹``, ``Q`` equal to the paper's eigenbasis formula, ``J ≠ 0``
 (seen in simulation as time-irreversible lagged covariances), and ``J = 0`` when ``[A, D] = 0``.
 """
@@ -16,10 +16,10 @@ import numpy as np
 
 import sgdsim as sg
 from paper_checks.registry import CheckContext, Measurement, check
+from sgdsim.sde import baoab, exact_ou
 from sgdsim.theory.currents import ou_currents, q_matrix_eigenbasis
 from sgdsim.theory.langevin import heavy_ball_variance_factor, sgd_langevin, sgd_overdamped
 from sgdsim.theory.lyapunov import NoisyQuadraticMoments
-from sgdsim.theory.sde import baoab, exact_ou
 
 
 def _rotation(seed: int, d: int) -> np.ndarray:

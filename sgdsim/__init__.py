@@ -1,11 +1,10 @@
 """sgdsim: simulation and theory sandbox for the dynamics of stochastic gradient descent."""
 
-__version__ = "0.2.0"
-
 from sgdsim import (
     _numba_cache,  # noqa: F401  (first: stamps the kernel caches, see its docstring)
     sweep,  # the package is callable: sgdsim.sweep(fn, grid)
 )
+from sgdsim._version import __version__
 from sgdsim.backends import available_backends, get_backend
 from sgdsim.central_flow import CentralFlowResult, central_flow
 from sgdsim.flow import FlowResult, gradient_flow

@@ -8,15 +8,15 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import xarray as xr
 
-from sgdsim import __version__
 from sgdsim._progress import chunks
 from sgdsim._validation import check_choice, check_int, check_positive
+from sgdsim._version import __version__
 from sgdsim.backends import get_backend
 from sgdsim.backends.base import OBSERVABLES, Records, RunSpec
 from sgdsim.backends.lowering import SAMPLINGS, Lowered, lower
 from sgdsim.optim import SGD
 from sgdsim.problems.linreg import LinearRegression
-from sgdsim.trajectory import DivergenceError, Trajectory, default_divergence_threshold
+from sgdsim.trajectory import DivergenceError, RunStatus, Trajectory, default_divergence_threshold
 
 __all__ = ["simulate"]
 
@@ -131,13 +131,13 @@ def simulate(
         divergence_threshold = default_divergence_threshold(theta0, getattr(problem, "minimum", None))
     threshold = check_positive("divergence_threshold", divergence_threshold)
 
-    spec = RunSpec(lowered, opt, np.dtype(dtype), lowered.to_kernel(theta0), seed, threshold, buf0)
+    spec = RunSpec(lowered, opt, np.dtype(dtype), lowered.to_kernel(theta0), seed, threshold, buf0,
+                   opt.lr.values(steps))  # fmt: skip
     runner = get_backend(backend)(spec)
-    lrs = opt.lr.values(steps)
     n_rec = steps // every + 1
     rec = Records.allocate(record, replicas, n_rec, d, every)
 
-    status = _run_chunks(runner, lrs, rec, steps, replicas * steps * d, progress, on_divergence)
+    status, final = _run_chunks(runner, rec, steps, replicas * steps * d, progress, on_divergence)
     config = {
         "problem": _describe_problem(problem),
         "optimizer": opt.describe(),
@@ -156,8 +156,8 @@ def simulate(
         "divergence_threshold": threshold,
         "sgdsim_version": __version__,
     }
-    traj = _assemble(runner, rec, lowered, status, config, theta0)
-    if status == "diverged" and on_divergence == "raise":
+    traj = _assemble(final, rec, lowered, status, config, theta0, opt.momentum != 0)
+    if status is RunStatus.DIVERGED and on_divergence == "raise":
         step, rep = traj.divergence
         raise DivergenceError(step, rep, traj)
     return traj
@@ -207,24 +207,27 @@ def _resolve_nudge(opt: SGD, problem, lowered: Lowered) -> SGD:
     return opt.with_nudge_basis(lowered.to_kernel(basis.T).T)
 
 
-def _run_chunks(runner, lrs, rec, steps, work, progress, on_divergence) -> str:
-    """Advance in pieces (a progress bar on long runs); divergence can end the run early."""
-    status = "ok"
+def _run_chunks(runner, rec, steps, work, progress, on_divergence) -> tuple[RunStatus, tuple]:
+    """Advance a fresh state in pieces (a progress bar on long runs); divergence can end the run
+    early. Returns the status and the runner's final ``(θ, buf, diverged_at)``."""
+    status = RunStatus.OK
+    state = runner.init()
     for t0, n in chunks(steps, work, progress, desc="simulate"):
-        runner.advance(t0, lrs[t0 : t0 + n], rec)
-        if np.any(runner.div_step >= 0):
-            status = "diverged"
-            if on_divergence in ("raise", "stop"):
-                break
-    if status == "diverged" and on_divergence == "stop":
-        first = int(runner.div_step[runner.div_step >= 0].min())
+        state = runner.advance(state, t0, n, rec)
+        status = RunStatus.from_divergence(runner.diverged(state))
+        if status is RunStatus.DIVERGED and on_divergence in ("raise", "stop"):
+            break
+    final = runner.final(state)
+    div = final[2]
+    if status is RunStatus.DIVERGED and on_divergence == "stop":
+        first = int(div[div >= 0].min())
         for arr in rec.arrays.values():
             arr[:, first // rec.every + 1 :] = np.nan
-        status = "stopped"
-    return status
+        status = RunStatus.STOPPED
+    return status, final
 
 
-def _assemble(runner, rec: Records, lowered: Lowered, status, config, theta0) -> Trajectory:
+def _assemble(final, rec: Records, lowered: Lowered, status, config, theta0, momentum: bool) -> Trajectory:
     steps = np.arange(config["steps"] // rec.every + 1) * rec.every
     data_vars = {}
     for name, arr in rec.arrays.items():
@@ -232,15 +235,15 @@ def _assemble(runner, rec: Records, lowered: Lowered, status, config, theta0) ->
             data_vars[name] = (("step", "replica", "dim"), lowered.to_user(arr).transpose(1, 0, 2))
         else:
             data_vars[name] = (("step", "replica"), arr.T)
-    theta, buf = runner.state()
+    theta, buf, div = final
     data_vars["final_params"] = (("replica", "dim"), lowered.to_user(theta))
-    if runner.spec.optimizer.momentum:
+    if momentum:
         data_vars["final_buffer"] = (("replica", "dim"), lowered.to_user(buf))
-    data_vars["diverged_at"] = (("replica",), runner.div_step.copy())
+    data_vars["diverged_at"] = (("replica",), div)
     ds = xr.Dataset(
         data_vars,
         coords={"step": steps, "replica": np.arange(theta0.shape[0]), "dim": np.arange(lowered.dim)},
-        attrs={"status": status, "config": json.dumps(config)},
+        attrs={"status": status.value, "config": json.dumps(config)},
     )
     return Trajectory(ds)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import tempfile
@@ -11,7 +12,48 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-__all__ = ["DivergenceError", "Trajectory", "default_divergence_threshold"]
+__all__ = ["DivergenceError", "RunStatus", "Trajectory", "default_divergence_threshold"]
+
+
+class RunStatus(str, enum.Enum):
+    """How an ensemble run ended: one code for :class:`Trajectory` and
+    :class:`~sgdsim.sde.SDEPaths` alike (compare diffrax's ``RESULTS``, SciPy's
+    ``OdeResult.status``/``message``). A ``str`` enum: ``status == "ok"`` works.
+
+    ``OK`` ("ok", code 0): every step was taken; ``DIVERGED`` ("diverged", 1): at least one
+    replica diverged and was frozen (its records NaN after its step; see ``diverged_at``), the
+    others ran to the end; ``STOPPED`` ("stopped", 2): the run ended at the first divergence
+    (``on_divergence="stop"``), records NaN after it.
+    """
+
+    OK = "ok"
+    DIVERGED = "diverged"
+    STOPPED = "stopped"
+
+    @property
+    def code(self) -> int:
+        return list(RunStatus).index(self)
+
+    @property
+    def message(self) -> str:
+        return _MESSAGES[self]
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def from_divergence(cls, diverged_at: np.ndarray) -> RunStatus:
+        """``DIVERGED`` if any entry of ``diverged_at`` (replica → step, −1 = never) is set."""
+        return cls.DIVERGED if np.any(np.asarray(diverged_at) >= 0) else cls.OK
+
+
+_MESSAGES = {
+    RunStatus.OK: "The run finished: every replica took every step.",
+    RunStatus.DIVERGED: "A replica diverged (squared state norm non-finite or above the divergence "
+    "threshold); diverged replicas are NaN after their step (`diverged_at`), the others finished.",
+    RunStatus.STOPPED: "The run was stopped at the first divergence (on_divergence='stop'); "
+    "records are NaN after it.",
+}
 
 
 def default_divergence_threshold(start: np.ndarray, reference=None) -> float:
@@ -45,7 +87,8 @@ class Trajectory:
     Variables: one per recorded observable with dims ``(step, replica)`` (``params``: ``(step,
     replica, dim)``), ``diverged_at`` (replica; −1 = never), ``final_params`` (replica, dim) and,
     with momentum, ``final_buffer`` (replica, dim).
-    Attributes: ``status`` ("ok" | "diverged" | "stopped") and ``config`` (JSON of the run).
+    Attributes: ``status`` (a :class:`RunStatus` value: "ok" | "diverged" | "stopped") and
+    ``config`` (JSON of the run).
     Diverged replicas have NaN records after their divergence step, and only there.
     """
 
@@ -63,7 +106,7 @@ class Trajectory:
         ds = self.dataset
         obs = [v for v in ds.data_vars if v not in ("diverged_at", "final_params", "final_buffer")]
         return (
-            f"Trajectory(status={self.status!r}, replicas={ds.sizes['replica']}, "
+            f"Trajectory(status={self.status.value!r}, replicas={ds.sizes['replica']}, "
             f"records={ds.sizes['step']}, observables={obs})"
         )
 
@@ -72,8 +115,14 @@ class Trajectory:
         return self.dataset["step"].values
 
     @property
-    def status(self) -> str:
-        return str(self.dataset.attrs["status"])
+    def status(self) -> RunStatus:
+        """How the run ended (compares equal to its string: ``t.status == "ok"``)."""
+        return RunStatus(str(self.dataset.attrs["status"]))
+
+    @property
+    def message(self) -> str:
+        """What :attr:`status` means, in a sentence."""
+        return self.status.message
 
     @property
     def config(self) -> dict[str, Any]:
@@ -93,6 +142,7 @@ class Trajectory:
 
     @property
     def diverged_at(self) -> np.ndarray:
+        """The step at which each replica diverged, shape (replicas,); −1 = never."""
         return self.dataset["diverged_at"].values
 
     @property

@@ -57,7 +57,7 @@ def test_cupy_seeded_runs_are_bitwise_reproducible(dtype):
     """Same seed, same backend → the same bits: the counter-based streams and the order of the
     device reductions do not depend on scheduling."""
     from sgdsim.theory.langevin import UnderdampedLangevin
-    from sgdsim.theory.sde import baoab
+    from sgdsim.sde import baoab
 
     p = sg.LinearRegression.synthetic(n=512, dim=20, seed=1)
     kw = dict(steps=100, replicas=4096, batch_size=16, seed=7, dtype=dtype, record=("loss",), every=50,
@@ -127,7 +127,7 @@ def test_cupy_path_respects_the_device_boundary(fake_cupy, problem):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("coupling", ["dense", "diagonal"])
 def test_cupy_sde_path_respects_the_device_boundary(fake_cupy, method, dtype, coupling):
-    from sgdsim.theory import sde
+    from sgdsim import sde
     from sgdsim.theory.langevin import UnderdampedLangevin
 
     if coupling == "dense":
@@ -148,8 +148,8 @@ def test_no_device_sync_per_step(fake_cupy, problem):
     not make any: the count of synchronizations does not grow with the number of steps."""
     import fake_device
 
+    from sgdsim.sde import baoab
     from sgdsim.theory.langevin import UnderdampedLangevin
-    from sgdsim.theory.sde import baoab
 
     def run(steps):
         fake_device.SYNCS[0] = 0
@@ -178,7 +178,7 @@ def test_no_device_sync_per_step(fake_cupy, problem):
 
 
 def test_cupy_sde_on_a_random_potential(fake_cupy):
-    from sgdsim.theory.sde import baoab
+    from sgdsim.sde import baoab
 
     pot = sg.GaussianRandomPotential(dim=3, n_features=32, lengthscale=1.0, seed=1)
     kw = dict(dt=0.05, steps=30, replicas=6, seed=2, friction=1.0, velocity_diffusion=0.5, every=10,

@@ -8,17 +8,17 @@ import sys
 import textwrap
 
 import sgdsim._numba_cache as nc
-from sgdsim.theory import sde
+from sgdsim.backends import sde_numba
 
 
 def test_sgdsim_kernels_use_the_package_stamp():
     assert nc.REGISTERED
     from sgdsim.backends import numba_kernels
 
-    for dispatcher in (sde._em_linear, sde._baoab_quadratic, numba_kernels.run_builtin):
+    for dispatcher in (sde_numba._em_linear, sde_numba._baoab_quadratic, numba_kernels.run_builtin):
         assert type(dispatcher._cache._impl._locator).__name__.startswith("PackageStamp")
     names = {p.name for p in nc.numba_sources()}
-    assert {"_rng.py", "sde.py", "numba_kernels.py"} <= names and "trajectory.py" not in names
+    assert {"_rng.py", "sde_numba.py", "numba_kernels.py"} <= names and "trajectory.py" not in names
 
 
 def test_package_stamp_follows_numba_sources_only(tmp_path):

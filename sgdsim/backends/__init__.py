@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-__all__ = ["array_namespace", "available_backends", "get_backend"]
+__all__ = ["array_namespace", "available_backends", "get_backend", "get_sde_backend"]
 
 
 def _numpy():
@@ -25,7 +25,26 @@ def _cupy():
     return CupyRunner
 
 
+def _numpy_sde():
+    from sgdsim.backends.sde_array import ArraySDERunner
+
+    return ArraySDERunner
+
+
+def _numba_sde():
+    from sgdsim.backends.sde_numba import NumbaSDERunner
+
+    return NumbaSDERunner
+
+
+def _cupy_sde():
+    from sgdsim.backends.cupy_backend import CupySDERunner
+
+    return CupySDERunner
+
+
 _REGISTRY: dict[str, Callable[[], type]] = {"numpy": _numpy, "numba": _numba, "cupy": _cupy}
+_SDE_REGISTRY: dict[str, Callable[[], type]] = {"numpy": _numpy_sde, "numba": _numba_sde, "cupy": _cupy_sde}
 
 
 def available_backends() -> tuple[str, ...]:
@@ -43,10 +62,16 @@ def get_backend(name: str) -> type:
     return _REGISTRY[name]()
 
 
+def get_sde_backend(name: str) -> type:
+    """Return the SDE runner class of backend ``name`` (:mod:`sgdsim.sde`'s engines)."""
+    _check(name)
+    return _SDE_REGISTRY[name]()
+
+
 def array_namespace(name: str):
     """The array module behind backend ``name``: ``numpy``, ``cupy`` (a clear RuntimeError
-    without a GPU), or None for the compiled ``"numba"`` backend. Used by the code that is written
-    once for NumPy and CuPy outside :func:`~sgdsim.simulate` (the SDE integrators)."""
+    without a GPU), or None for the compiled ``"numba"`` backend. (The engines themselves get
+    runner classes: :func:`get_backend`, :func:`get_sde_backend`.)"""
     _check(name)
     if name == "numpy":
         import numpy

@@ -9,29 +9,20 @@ The Numba kernels are tested against this backend.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 
 import numpy as np
 
-from sgdsim.backends.base import Records, RunSpec
+from sgdsim.backends.base import DivergenceTracker, Records, RunSpec, RunState, quiet_overflow
+from sgdsim.backends.base import to_host as _to_host
 from sgdsim.backends.counter_rng import CounterRNG
-
-
-def _to_host(x):
-    return x.get() if hasattr(x, "get") else np.asarray(x)
-
-
-def quiet_overflow(xp):
-    """Overflow is expected in a diverging replica (it is detected right after the update and
-    reported): silence NumPy's warnings about it; CuPy does not warn."""
-    if xp is np:
-        return np.errstate(over="ignore", invalid="ignore")
-    return contextlib.nullcontext()
+from sgdsim.fields import rff_gradient, rff_phases
 
 
 class ArrayRunner:
-    """Vectorized replicas on the array namespace ``xp``."""
+    """Vectorized replicas on the array namespace ``xp``: ``advance(state, t0, n_steps, rec) ->
+    state`` with an explicit :class:`~sgdsim.backends.base.RunState` (the stream offset and the
+    epoch-shuffle position and permutation included)."""
 
     name = "numpy"
 
@@ -43,29 +34,20 @@ class ArrayRunner:
         self.a = {k: xp.asarray(v) for k, v in low.arrays.items()}
         self.ints = low.ints
         self.dtype = spec.dtype
-        self.theta = xp.asarray(spec.theta0, dtype=self.dtype)
-        self.theta0 = self.theta.copy()
+        self.theta0 = xp.asarray(spec.theta0, dtype=self.dtype).copy()
         self.opt = spec.optimizer
         if xp is not np and self.opt.nudge_top_k:  # the directions must live on the device too
             self.opt = copy.copy(self.opt)
             object.__setattr__(self.opt, "nudge_basis", xp.asarray(spec.optimizer.nudge_basis))
-        self.opt_state = self.opt.init(self.theta)
-        if spec.buf0 is not None:  # a given buffer: step 0 is an ordinary momentum step
-            self.opt_state = self.opt_state._replace(buf=xp.asarray(spec.buf0, dtype=self.dtype), count=1)
-        r = self.theta.shape[0]
+        r = self.theta0.shape[0]
         # host-side facts that select code paths: deciding them from device arrays each step
         # would synchronize the GPU every step
         host = low.arrays
         self._noisy = bool(np.any(host["std"] > 0)) if "std" in host else False
         self._has_chol = bool(np.any(host["chol"])) if "chol" in host else False
         self.rng = CounterRNG(spec.seed, r, xp)
-        # divergence steps live on the device during a chunk (no host sync per step) and are
-        # copied to the host copy ``div_step`` at records and at the end of every chunk
-        self._div = xp.full(r, -1, dtype=xp.int64)
-        self.div_step = np.full(r, -1, dtype=np.int64)
-        if self.kind == "linreg" and self.ints["mode"] == 3:
-            self.pos = self.a["X"].shape[0]  # "epoch exhausted": the first batch reshuffles
-            self.perm = None
+        self.lrs = np.asarray(spec.lrs).astype(self.dtype)
+        self._sampler = None  # the epoch shuffle's (position, permutation) during an advance
         if self.kind == "rff" and self.ints["per_replica"]:
             fields, m = self.ints["fields"], self.ints["features"]
             if fields != r:
@@ -105,16 +87,9 @@ class ArrayRunner:
         r = xp.einsum("rbd,rd->rb", xb, th) - y[idx]
         return xp.einsum("rb,rbd->rd", r, xb) / idx.shape[1]
 
-    def _rff_phases(self, th):
-        a = self.a
-        if a["W"].ndim == 3:
-            return self.xp.einsum("rmd,rd->rm", a["W"], th) + a["b"]
-        return th @ a["W"].T + a["b"]
-
     def _rff_grad(self, th):
-        xp, a = self.xp, self.a
-        s = -a["amp"] * xp.sin(self._rff_phases(th))
-        g = xp.einsum("rm,rmd->rd", s, a["W"]) if a["W"].ndim == 3 else s @ a["W"]
+        a = self.a
+        g = rff_gradient(self.xp, th, a["W"], a["b"], a["amp"])
         return g + a["std"] * self.rng.normal(th.shape[1]) if self._noisy else g
 
     def _batch_indices(self, reps: int, n: int):
@@ -126,12 +101,12 @@ class ArrayRunner:
             return self.rng.randbelow(b, n)
         if mode == 2:  # a uniformly random B-subset: the B smallest of N uniform keys
             return xp.argsort(self.rng.uniform(n), axis=1)[:, :b]
-        if self.pos + b > n:
-            self.perm = xp.argsort(self.rng.uniform(n), axis=1)
-            self.pos = 0
-        idx = self.perm[:, self.pos : self.pos + b]
-        self.pos += b
-        return idx
+        pos, perm = self._sampler
+        if pos + b > n:
+            perm = xp.argsort(self.rng.uniform(n), axis=1)
+            pos = 0
+        self._sampler = (pos + b, perm)
+        return perm[:, pos : pos + b]
 
     def loss(self, th):
         xp, a = self.xp, self.a
@@ -142,15 +117,32 @@ class ArrayRunner:
         if self.kind == "custom":
             return xp.asarray(self.spec.lowered.problem.loss_batch(th))
         if self.kind == "rff":
-            return xp.sum(a["amp"] * xp.cos(self._rff_phases(th)), axis=1)
+            return xp.sum(a["amp"] * xp.cos(rff_phases(xp, th, a["W"], a["b"])), axis=1)
         dw = th - a["solution"]
         return a["min_loss"][0] + 0.5 * xp.einsum("ri,ij,rj->r", dw, a["hessian"], dw)
 
     # --- stepping --------------------------------------------------------------------------
-    def _record(self, rec: Records, j: int, rows: np.ndarray, step2) -> None:
+    def init(self) -> RunState:
+        """The start state: θ_0, the optimizer's initial state (a given buffer: step 0 is an
+        ordinary momentum step), stream offset 0, no divergence; the epoch shuffle starts
+        "exhausted" so that the first batch reshuffles."""
+        xp, spec = self.xp, self.spec
+        # not a copy of theta0 when the dtype matches (as before the runner contract: the
+        # arithmetic of NumPy's einsum can depend on the operands' memory alignment)
+        theta = xp.asarray(spec.theta0, dtype=self.dtype)
+        opt_state = self.opt.init(theta)
+        if spec.buf0 is not None:
+            opt_state = opt_state._replace(buf=xp.asarray(spec.buf0, dtype=self.dtype), count=1)
+        sampler = None
+        if self.kind == "linreg" and self.ints["mode"] == 3:
+            sampler = (self.a["X"].shape[0], None)
+        div = xp.full(theta.shape[0], -1, dtype=xp.int64)
+        return RunState(theta, opt_state, div, 0, sampler)
+
+    def _record(self, rec: Records, j: int, rows: np.ndarray, theta, opt_state, step2) -> None:
         xp = self.xp
         rows_x = xp.asarray(rows)
-        th = self.theta[rows_x]
+        th = theta[rows_x]
         for name, out in rec.arrays.items():
             if name == "loss":
                 val = self.loss(th)
@@ -159,33 +151,40 @@ class ArrayRunner:
             elif name == "step2":
                 val = xp.full(rows.size, xp.nan) if step2 is None else step2[rows_x]
             elif name == "velocity2":
-                val = xp.sum(self.opt_state.buf[rows_x].astype(xp.float64) ** 2, axis=1)
+                val = xp.sum(opt_state.buf[rows_x].astype(xp.float64) ** 2, axis=1)
             else:  # params
                 val = th
             out[rows, j] = _to_host(val)
 
-    def advance(self, t0: int, lrs: np.ndarray, rec: Records) -> None:
+    def advance(self, state: RunState, t0: int, n_steps: int, rec: Records) -> RunState:
+        """Steps ``t0 … t0+n_steps−1`` from ``state``; records due are written to ``rec``.
+        Divergence steps stay on the device during the chunk (no host sync per step)."""
         xp = self.xp
+        theta, opt_state = state.theta, state.opt
+        self.rng.offset, self._sampler = state.rng, state.sampler
+        div = DivergenceTracker(xp, theta.shape[0], self.spec.threshold, state.diverged_at)
         if t0 == 0:
-            self._record(rec, 0, np.arange(self.theta.shape[0]), None)
-        for k, lr in enumerate(lrs.astype(self.dtype)):
+            self._record(rec, 0, np.arange(theta.shape[0]), theta, opt_state, None)
+        for k, lr in enumerate(self.lrs[t0 : t0 + n_steps]):
             t = t0 + k
-            active = (self._div < 0)[:, None]
+            active = div.active()[:, None]
             with quiet_overflow(xp):
-                g = self.grad(self.theta).astype(self.dtype)
-                delta, new_state = self.opt.update(g, self.opt_state, self.theta, lr)
-                self.theta = xp.where(active, self.theta + delta, self.theta)
-                self.opt_state = new_state._replace(buf=xp.where(active, new_state.buf, self.opt_state.buf))
-                nrm = xp.sum(self.theta.astype(xp.float64) ** 2, axis=1)
-            bad = active[:, 0] & ~(nrm <= self.spec.threshold)
-            self._div = xp.where(bad, t + 1, self._div)
+                g = self.grad(theta).astype(self.dtype)
+                delta, new_state = self.opt.update(g, opt_state, theta, lr)
+                theta = xp.where(active, theta + delta, theta)
+                opt_state = new_state._replace(buf=xp.where(active, new_state.buf, opt_state.buf))
+                div.check(t + 1, theta)
             if (t + 1) % rec.every == 0:
-                self.div_step = _to_host(self._div)
-                rows = np.flatnonzero(self.div_step < 0)
+                rows = np.flatnonzero(div.host() < 0)
                 step2 = xp.sum(delta.astype(xp.float64) ** 2, axis=1)
-                self._record(rec, (t + 1) // rec.every, rows, step2)
-        self.div_step = _to_host(self._div).copy()
+                self._record(rec, (t + 1) // rec.every, rows, theta, opt_state, step2)
+        return RunState(theta, opt_state, div.step, self.rng.offset, self._sampler)
 
-    def state(self) -> tuple[np.ndarray, np.ndarray]:
-        """Current (θ, buf) in kernel coordinates, float64, on the host."""
-        return _to_host(self.theta).astype(np.float64), _to_host(self.opt_state.buf).astype(np.float64)
+    def diverged(self, state: RunState) -> np.ndarray:
+        """Divergence steps on the host, (R,) int64, −1 = never (one device-to-host copy)."""
+        return np.asarray(_to_host(state.diverged_at), dtype=np.int64).copy()
+
+    def final(self, state: RunState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(θ, buf, diverged_at)`` in kernel coordinates, float64, on the host."""
+        theta = _to_host(state.theta).astype(np.float64)
+        return theta, _to_host(state.opt.buf).astype(np.float64), self.diverged(state)

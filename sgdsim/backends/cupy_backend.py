@@ -1,4 +1,4 @@
-"""The CuPy (GPU) backend: :class:`ArrayRunner` on the ``cupy`` namespace.
+"""The CuPy (GPU) backend: :class:`ArrayRunner` and :class:`ArraySDERunner` on ``cupy``.
 
 The update code is the NumPy reference's, line for line (tested on CPU); only the namespace
 changes. Without CuPy or without a CUDA device, selecting it raises a clear error.
@@ -7,7 +7,8 @@ changes. Without CuPy or without a CUDA device, selecting it raises a clear erro
 from __future__ import annotations
 
 from sgdsim.backends.array_backend import ArrayRunner
-from sgdsim.backends.base import RunSpec
+from sgdsim.backends.base import RunSpec, SDESpec
+from sgdsim.backends.sde_array import ArraySDERunner
 
 
 def cupy_or_error():
@@ -32,4 +33,11 @@ class CupyRunner(ArrayRunner):
     name = "cupy"
 
     def __init__(self, spec: RunSpec):
+        super().__init__(spec, xp=cupy_or_error())
+
+
+class CupySDERunner(ArraySDERunner):
+    name = "cupy"
+
+    def __init__(self, spec: SDESpec):
         super().__init__(spec, xp=cupy_or_error())

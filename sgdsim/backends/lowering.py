@@ -17,7 +17,7 @@ from sgdsim.problems.linreg import LinearRegression
 from sgdsim.problems.quadratic import Quadratic
 from sgdsim.problems.random_potential import GaussianRandomPotential
 
-__all__ = ["SAMPLINGS", "Lowered", "lower"]
+__all__ = ["SAMPLINGS", "Lowered", "lower", "lower_potential"]
 
 #: sampling name → integer code used by the kernels
 SAMPLINGS = {
@@ -33,7 +33,8 @@ SAMPLINGS = {
 class Lowered:
     """Kernel-level description of a problem.
 
-    kind : "quad_diag" | "quad_full" | "linreg" | "linreg_gauss" | "rff" | "custom"
+    kind : "quad_diag" | "quad_full" | "linreg" | "linreg_gauss" | "rff" | "custom" (SGD);
+        "linear" | "rff" | "custom" | "user" (an SDE's potential: :func:`lower_potential`)
     arrays : named float64 arrays (cast to the run dtype by the backend)
     basis : (d, d) rotation from kernel coordinates to user coordinates, or None (identity)
     """
@@ -84,6 +85,35 @@ def lower(problem, sampling: str, batch_size: int) -> Lowered:
         if problem.noise is not None and sampling != "full":
             chol = _psd_sqrt(problem.noise.matrix() / batch_size)
         return Lowered("custom", problem.dim, {"chol": chol}, problem=problem)
+    raise TypeError(
+        "`problem` must be a Quadratic, LinearRegression, GaussianRandomPotential or "
+        f"CustomProblem, got {type(problem).__name__}"
+    )
+
+
+def lower_potential(problem) -> Lowered:
+    """A problem as the potential ``U = L`` of an SDE (:mod:`sgdsim.sde`): only the landscape.
+
+    Quadratics and least squares have the linear gradient ``H(θ − θ*)``: kind ``"linear"``
+    with arrays ``M = H`` and ``x_star = θ*`` (they run as the exact linear models). A shared
+    random-feature field: kind ``"rff"`` (``W``, ``b``, ``amp``). A CustomProblem: kind
+    ``"custom"`` (its gradient through ``problem``). The problem's gradient noise is not used:
+    the SDE's own noise replaces it.
+    """
+    if isinstance(problem, Quadratic):
+        arrays = {"M": problem.hessian_matrix(), "x_star": np.asarray(problem.minimum, float)}
+        return Lowered("linear", problem.dim, arrays, problem=problem)
+    if isinstance(problem, LinearRegression):
+        arrays = {"M": problem.hessian_matrix(), "x_star": problem.solution}
+        return Lowered("linear", problem.dim, arrays, problem=problem)
+    if isinstance(problem, GaussianRandomPotential):
+        if problem.per_replica:
+            raise ValueError("a per-replica GaussianRandomPotential has one field per replica; the "
+                             "SDE integrators take one potential (use per_replica=False)")
+        arrays = {"W": problem.W, "b": problem.b, "amp": problem.amp}
+        return Lowered("rff", problem.dim, arrays, problem=problem)
+    if isinstance(problem, CustomProblem):
+        return Lowered("custom", problem.dim, {}, problem=problem)
     raise TypeError(
         "`problem` must be a Quadratic, LinearRegression, GaussianRandomPotential or "
         f"CustomProblem, got {type(problem).__name__}"

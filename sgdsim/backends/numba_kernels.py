@@ -8,10 +8,12 @@ check → records. The gradient oracles below share one signature
     loss_fn(data, theta, iwork) -> float64     # full-batch loss, accumulated in float64
 
 The driver body is written once (:func:`_drive`) and calls its oracles through the module
-globals ``_GRAD`` / ``_LOSS``. The built-in oracles share one data layout (see :func:`pack`) and
-a switch on ``kind`` (:func:`builtin_grad`, :func:`builtin_loss`), so :data:`run_builtin` has one
-signature per dtype and is cached on disk. :func:`driver_for` makes a variant of the same body
-bound to user-defined oracles (compiled once per oracle and process, not cacheable).
+globals ``_GRAD`` / ``_LOSS``. The built-in oracles share one named-tuple layout
+(:class:`BuiltinData`, built by :func:`pack`) and a switch on its ``kind``
+(:func:`builtin_grad`, :func:`builtin_loss`), so :data:`run_builtin` has one signature per dtype
+and is cached on disk. The driver's other arguments come in named tuples too
+(:class:`ReplicaArrays`, :class:`Hyper`, :class:`RecordBuffers`). :func:`driver_for` makes a
+variant of the same body bound to user-defined oracles (compiled once per oracle and process, not cacheable).
 The float math flags allow re-association (vectorized sums) but keep NaN/Inf semantics, which the
 divergence check relies on.
 """
@@ -19,6 +21,7 @@ divergence check relies on.
 from __future__ import annotations
 
 import types
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
@@ -32,8 +35,8 @@ FASTMATH = {"reassoc", "contract", "arcp", "nsz"}
 # --- quadratics (eigenbasis): g_i = a_i (z_i − z*_i) + std_i ξ_i -------------------------------
 @njit(inline="always", fastmath=FASTMATH)
 def quad_diag_grad(data, th, g, s, iwork, fwork):
-    a, zstar, std = data[0], data[1], data[2]
-    if data[6][0] != 0:
+    a, zstar, std = data.curvature, data.minimum, data.noise_std
+    if data.noisy:
         xi = fwork[: th.shape[0]]
         fill_standard_normal(s, xi)
         for i in range(th.shape[0]):
@@ -45,8 +48,8 @@ def quad_diag_grad(data, th, g, s, iwork, fwork):
 
 @njit(inline="always", fastmath=FASTMATH)
 def quad_loss(data, th):
-    a = data[0]
-    zstar = data[1]
+    a = data.curvature
+    zstar = data.minimum
     acc = 0.0
     for i in range(th.shape[0]):
         dz = np.float64(th[i]) - np.float64(zstar[i])
@@ -57,7 +60,7 @@ def quad_loss(data, th):
 @njit(inline="always", fastmath=FASTMATH)
 def quad_full_grad(data, th, g, s, iwork, fwork):
     """Correlated noise: g = a ⊙ (z − z*) + L ξ with L Lᵀ = C/B."""
-    a, zstar, chol = data[0], data[1], data[3]
+    a, zstar, chol = data.curvature, data.minimum, data.noise_chol
     d = th.shape[0]
     fill_standard_normal(s, fwork[:d])
     for i in range(d):
@@ -98,7 +101,7 @@ def _draw_index(mode, s, iwork, j, n, b):
 @njit(inline="always", fastmath=FASTMATH)
 def linreg_grad(data, th, g, s, iwork, fwork):
     """g = (1/B) Σ_{n∈batch} (x_nᵀθ − y_n) x_n."""
-    x, y, b, mode = data[3], data[0], data[7][1], data[7][2]
+    x, y, b, mode = data.X, data.y, data.batch, data.mode
     n, d = x.shape
     for i in range(d):
         g[i] = 0.0
@@ -117,7 +120,7 @@ def linreg_grad(data, th, g, s, iwork, fwork):
 @njit(inline="always", fastmath=FASTMATH)
 def linreg_loss(data, th):
     """L(θ) = L(ŵ) + ½ (θ − ŵ)ᵀ H (θ − ŵ): exact for least squares, O(d²)."""
-    h, w, lmin = data[4], data[5], data[6]
+    h, w, lmin = data.hessian, data.solution, data.min_loss
     d = th.shape[0]
     acc = 0.0
     for i in range(d):
@@ -126,7 +129,7 @@ def linreg_loss(data, th):
         for j in range(d):
             row += h[i, j] * (np.float64(th[j]) - w[j])
         acc += di * row
-    return lmin[0] + 0.5 * acc
+    return lmin + 0.5 * acc
 
 
 @njit(inline="always", fastmath=FASTMATH)
@@ -135,7 +138,7 @@ def linreg_gauss_grad(data, th, g, s, iwork, fwork):
 
     noise = (B N)^(-1/2) Σ_n ζ_n (r_n x_n − ∇L),  ζ_n ~ N(0, 1) iid.
     """
-    x, y, b = data[3], data[0], data[7][1]
+    x, y, b = data.X, data.y, data.batch
     n, d = x.shape
     for i in range(d):
         g[i] = 0.0
@@ -166,17 +169,17 @@ def linreg_gauss_grad(data, th, g, s, iwork, fwork):
 @njit(inline="always", fastmath=FASTMATH)
 def _rff_rows(data, iwork):
     """Rows of this replica's field in the stacked (F·M, d) feature matrix."""
-    m = data[7][1]
-    f = iwork[0] if data[7][2] else 0
+    m = data.features
+    f = iwork[0] if data.per_replica else 0
     return f * m, (f + 1) * m
 
 
 @njit(inline="always", fastmath=FASTMATH)
 def rff_grad(data, th, g, s, iwork, fwork):
-    """g = −Σ_m amp_m sin(W_m·θ + b_m) W_m (+ isotropic noise of std data[6][0])."""
+    """g = −Σ_m amp_m sin(W_m·θ + b_m) W_m (+ isotropic noise of std ``data.rff_std``)."""
     lo, hi = _rff_rows(data, iwork)
-    rff_grad_into(th, data[3][lo:hi], data[0][lo:hi], data[1][lo:hi], g)
-    std = data[6][0]
+    rff_grad_into(th, data.W[lo:hi], data.b[lo:hi], data.amp[lo:hi], g)
+    std = data.rff_std
     if std != 0:
         d = th.shape[0]
         xi = fwork[:d]
@@ -188,34 +191,107 @@ def rff_grad(data, th, g, s, iwork, fwork):
 @njit(inline="always", fastmath=FASTMATH)
 def rff_loss_of(data, th, iwork):
     lo, hi = _rff_rows(data, iwork)
-    return rff_loss(th, data[3][lo:hi], data[0][lo:hi], data[1][lo:hi])
+    return rff_loss(th, data.W[lo:hi], data.b[lo:hi], data.amp[lo:hi])
 
 
 # --- built-in dispatch ------------------------------------------------------------------------
 KINDS = {"quad_diag": 0, "quad_full": 1, "linreg": 2, "linreg_gauss": 3, "rff": 4}
 
 
-def pack(kind, dtype, *, v1=None, v2=None, v3=None, m1=None, m2=None, w=None, s=None, i=()):
-    """The built-in data tuple: three run-dtype vectors, a run-dtype matrix, a float64 matrix,
-    a float64 vector, float64 scalars and int64 scalars (``i[0]`` is the kind code)."""
+class BuiltinData(NamedTuple):
+    """What the built-in oracles read, by name (one layout for every kind, so that the driver has
+    one signature per dtype; a kind leaves the others' arrays empty). Vectors and matrices
+    marked "run" are in the run dtype, the rest float64."""
 
-    def arr(x, dt, ndim):
-        # always a fresh writable C array: a read-only view would be typed differently by Numba
-        # and compile (and cache) a second copy of the driver
-        if x is None:
-            return np.zeros((0,) * ndim, dtype=dt)
-        return np.array(x, dtype=dt, order="C", copy=True)
+    kind: int  # KINDS code
+    curvature: np.ndarray  # quadratics: eigenvalues a (d,), run
+    minimum: np.ndarray  # quadratics: z* (d,), run
+    noise_std: np.ndarray  # quad_diag: per-coordinate noise std (d,), run
+    noise_chol: np.ndarray  # quad_full: L with L Lᵀ = C/B (d, d), run
+    noisy: bool  # quad_diag: any noise_std > 0
+    X: np.ndarray  # linreg: data (N, d), run
+    y: np.ndarray  # linreg: targets (N,), run
+    hessian: np.ndarray  # linreg: XᵀX/N (d, d), float64
+    solution: np.ndarray  # linreg: least-squares ŵ (d,), float64
+    min_loss: float  # linreg: L(ŵ)
+    batch: int  # linreg: B
+    mode: int  # linreg: sampling code (lowering.SAMPLINGS)
+    W: np.ndarray  # rff: stacked frequencies (F·M, d), run
+    b: np.ndarray  # rff: phases (F·M,), run
+    amp: np.ndarray  # rff: amplitudes (F·M,), run
+    rff_std: float  # rff: isotropic gradient-noise std
+    features: int  # rff: M per field
+    per_replica: bool  # rff: one field per replica
 
-    return (
-        arr(v1, dtype, 1), arr(v2, dtype, 1), arr(v3, dtype, 1), arr(m1, dtype, 2),
-        arr(m2, np.float64, 2), arr(w, np.float64, 1), arr(s, np.float64, 1),
-        np.array([KINDS[kind], *i], dtype=np.int64),
+
+def _arr(x, dt, ndim):
+    # always a fresh writable C array: a read-only view would be typed differently by Numba and
+    # compile (and cache) a second copy of the driver
+    if x is None:
+        return np.zeros((0,) * ndim, dtype=dt)
+    return np.array(x, dtype=dt, order="C", copy=True)
+
+
+def pack(kind: str, dtype, **fields) -> BuiltinData:
+    """The :class:`BuiltinData` of ``kind``: the given fields (cast to their dtype), the others
+    empty."""
+    run = {"curvature": 1, "minimum": 1, "noise_std": 1, "noise_chol": 2, "X": 2, "y": 1, "W": 2,
+           "b": 1, "amp": 1}  # fmt: skip
+    f64 = {"hessian": 2, "solution": 1}
+    unknown = set(fields) - set(BuiltinData._fields)
+    if unknown:
+        raise TypeError(f"unknown BuiltinData fields {sorted(unknown)}")
+    vals = {name: _arr(fields.get(name), dtype, nd) for name, nd in run.items()}
+    vals |= {name: _arr(fields.get(name), np.float64, nd) for name, nd in f64.items()}
+    return BuiltinData(
+        kind=KINDS[kind], noisy=bool(fields.get("noisy", False)),
+        min_loss=float(fields.get("min_loss", 0.0)), batch=int(fields.get("batch", 0)),
+        mode=int(fields.get("mode", 0)), rff_std=float(fields.get("rff_std", 0.0)),
+        features=int(fields.get("features", 0)), per_replica=bool(fields.get("per_replica", False)),
+        **vals,
     )  # fmt: skip
+
+
+class ReplicaArrays(NamedTuple):
+    """Per-replica state of the driver, (R, ·) arrays advanced in place."""
+
+    theta: np.ndarray  # (R, d) run dtype
+    buf: np.ndarray  # (R, d) momentum buffer, run dtype
+    theta0: np.ndarray  # (R, d) start (for dist2), run dtype
+    states: np.ndarray  # (R, 4) uint64 xoshiro256++ streams
+    iwork: np.ndarray  # (R, k) int64 sampler state: permutation + epoch position, or field index
+    fwork: np.ndarray  # (R, w) float64 scratch (normals)
+
+
+class Hyper(NamedTuple):
+    """The optimizer over one chunk: learning rates and the update's constants."""
+
+    lrs: np.ndarray  # (n_steps,) run dtype
+    t0: int  # global index of the chunk's first step
+    momentum: float  # β (run dtype)
+    damp1: float  # 1 − dampening (run dtype)
+    weight_decay: float  # (run dtype)
+    one_m_gamma: float  # 1 − γ of the nudge (run dtype)
+    nesterov: bool
+    fresh_buffer: bool  # buffer starts empty: step 0 sets buf = g (PyTorch)
+    nudge_e: np.ndarray  # (d, K) nudge directions, run dtype
+
+
+class RecordBuffers(NamedTuple):
+    """Record buffers (replicas, n_records[, d]) float64, and which are written."""
+
+    every: int
+    flags: np.ndarray  # int64 [loss, dist2, step2, velocity2, params]
+    loss: np.ndarray
+    dist2: np.ndarray
+    step2: np.ndarray
+    velocity2: np.ndarray
+    params: np.ndarray
 
 
 @njit(inline="always", fastmath=FASTMATH)
 def builtin_grad(data, th, g, s, iwork, fwork):
-    kind = data[7][0]
+    kind = data.kind
     if kind == 0:
         quad_diag_grad(data, th, g, s, iwork, fwork)
     elif kind == 1:
@@ -230,7 +306,7 @@ def builtin_grad(data, th, g, s, iwork, fwork):
 
 @njit(inline="always", fastmath=FASTMATH)
 def builtin_loss(data, th, iwork):
-    kind = data[7][0]
+    kind = data.kind
     if kind <= 1:
         return quad_loss(data, th)
     if kind == 4:
@@ -239,30 +315,29 @@ def builtin_loss(data, th, iwork):
 
 
 # --- the driver --------------------------------------------------------------------------------
-def _drive(
-    data,
-    theta, buf, theta0, states, iwork, fwork,
-    lrs, t0, hyp, nesterov, fresh_buffer, nudge_e,
-    every, flags, rec_loss, rec_dist2, rec_step2, rec_vel2, rec_params,
-    div_step, threshold,
-):  # fmt: skip
-    """Advance all replicas from step t0 by len(lrs) steps (state arrays updated in place).
+def _drive(data, reps, hyp, rec, div_step, threshold):
+    """Advance all replicas from step ``hyp.t0`` by ``len(hyp.lrs)`` steps (``reps`` updated in
+    place).
 
-    hyp = [momentum β, 1 − dampening, weight decay, 1 − γ] in the run dtype. ``fresh_buffer``:
-    the momentum buffer starts empty, so step 0 sets it to the gradient (PyTorch's first step);
-    otherwise ``buf`` holds a given initial buffer and step 0 is an ordinary step.
-    flags = [loss, dist2, step2, velocity2, params] as 0/1. Records are written at global steps
-    that are multiples of ``every`` into column step // every. ``div_step[r] ≥ 0`` marks a
-    diverged replica (the step at which ‖θ‖² first exceeded ``threshold`` or became non-finite);
-    it is not advanced further.
+    ``hyp.fresh_buffer``: the momentum buffer starts empty, so step 0 sets it to the gradient
+    (PyTorch's first step); otherwise ``buf`` holds a given initial buffer and step 0 is an
+    ordinary step. Records are written at global steps that are multiples of ``rec.every`` into
+    column step // every. ``div_step[r] ≥ 0`` marks a diverged replica (the step at which ‖θ‖²
+    first exceeded ``threshold`` or became non-finite); it is not advanced further.
     """
+    theta, buf, theta0, states, iwork, fwork = reps
+    lrs, t0, nudge_e = hyp.lrs, hyp.t0, hyp.nudge_e
+    nesterov, fresh_buffer = hyp.nesterov, hyp.fresh_buffer
+    every, flags = rec.every, rec.flags
+    rec_loss, rec_dist2, rec_step2 = rec.loss, rec.dist2, rec.step2
+    rec_vel2, rec_params = rec.velocity2, rec.params
     n_rep, d = theta.shape
     n_steps = lrs.shape[0]
     k_nudge = nudge_e.shape[1]
-    beta = hyp[0]
-    damp1 = hyp[1]
-    wd = hyp[2]
-    one_m_gamma = hyp[3]
+    beta = hyp.momentum
+    damp1 = hyp.damp1
+    wd = hyp.weight_decay
+    one_m_gamma = hyp.one_m_gamma
     for r in prange(n_rep):
         if div_step[r] >= 0:
             continue

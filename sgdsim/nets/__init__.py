@@ -19,7 +19,7 @@ from sgdsim.nets.ghost_bn import GhostBatchNorm
 from sgdsim.nets.hvp import FuncHessian, MLPHessian, MLPProblem, mlp_batch_oracle
 from sgdsim.nets.losses import LOSSES, loss_value
 from sgdsim.nets.models import MLPSpec, init_params, mlp_forward, unflatten
-from sgdsim.nets.replicas import replica_gradients, replica_sgd
+from sgdsim.nets.replicas import replica_gradients, replica_noisy_gd, replica_sgd
 from sgdsim.nets.scaling import LR_RULES, regime_adaptation, scale_lr, steps_for_epochs
 from sgdsim.nets.train import OPTIMIZERS, train
 
@@ -44,6 +44,7 @@ __all__ = [
     "random_orthonormal",
     "regime_adaptation",
     "replica_gradients",
+    "replica_noisy_gd",
     "replica_sgd",
     "scale_lr",
     "step_line_search",

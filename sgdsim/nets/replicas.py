@@ -3,9 +3,11 @@
 The forward and backward passes of an :class:`~sgdsim.nets.MLPSpec` network (flat parameter
 layout of :mod:`sgdsim.nets.models`) are written as batched matrix products over a leading
 replica axis, so ``R`` replicas with their own parameters and minibatches advance together. This
-is the fast path for ensembles of small networks (weight diffusion, λ_max orderings); it runs
-the same update as :func:`sgdsim.nets.train` with ``optimizer='sgd'`` (``θ ← θ − η(g_B + λ_wd
-θ)``), except that minibatches are drawn *with* replacement.
+is the fast path for ensembles of small networks (weight diffusion, λ_max orderings). The update
+is :class:`sgdsim.optim.SGD`'s (the engine's optimizer: ``θ ← θ − η(g_B + λ_wd θ)``), as in
+:func:`sgdsim.nets.train` with ``optimizer='sgd'``, except that minibatches are drawn *with*
+replacement. :func:`replica_noisy_gd` is the baseline SGD is compared with: full-batch GD plus
+isotropic Gaussian noise of a given trace (same noise size, none of SGD's noise shape).
 
 Loss conventions are those of :mod:`sgdsim.nets.losses` (``'mse'``, ``'half_mse'``,
 ``'cross_entropy'``). No torch is needed at run time.
@@ -19,12 +21,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sgdsim._validation import check_choice, check_int, check_positive
+from sgdsim.optim import sgd
 
 if TYPE_CHECKING:
     from sgdsim.nets.data import Dataset
     from sgdsim.nets.models import MLPSpec
 
-__all__ = ["replica_gradients", "replica_sgd"]
+__all__ = ["replica_gradients", "replica_noisy_gd", "replica_sgd"]
 
 _LOSSES = ("mse", "half_mse", "cross_entropy")
 
@@ -176,6 +179,61 @@ def replica_sgd(spec: MLPSpec, data: Dataset, theta0: np.ndarray, *, lr: Any, ba
         Naming the argument: wrong ``theta0`` shape, non-positive ``lr``, bad ``batch_size``,
         ``steps``, ``record``, ``weight_decay`` or ``loss``.
     """
+    theta, eta, steps, weight_decay, rec = _checked(spec, theta0, lr, steps, record, weight_decay, loss)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    rng = np.random.default_rng(seed)
+
+    def grad(theta):
+        idx = rng.integers(0, data.n, size=(theta.shape[0], batch_size))
+        return replica_gradients(spec, theta, data.X[idx], data.y[idx], loss)
+
+    return _run(grad, theta, eta, steps, weight_decay, rec)
+
+
+def replica_noisy_gd(spec: MLPSpec, data: Dataset, theta0: np.ndarray, *, lr: Any, noise_trace: float,
+                     steps: int, record: Any, weight_decay: float = 0.0, loss: str = "mse",
+                     seed: int | np.random.Generator = 0) -> np.ndarray:  # fmt: skip
+    """Full-batch GD plus isotropic Gaussian gradient noise of trace ``noise_trace``, per replica.
+
+    Update (per replica ``r``, step ``t = 1 … steps``):
+    ``θ_r ← θ_r − η_r (∇L(θ_r) + λ_wd θ_r + ξ_{t,r})``, ``∇L`` the full-data gradient and
+    ``ξ_{t,r} ~ N(0, (T/P) I_P)`` (``P`` parameters), so ``E‖ξ‖² = T``. With ``T = tr(Σ(θ)/B)``
+    of SGD (``Σ`` the per-sample gradient covariance) the noise has SGD's size but not its shape
+    (SGD's noise is aligned with the Hessian): the edge-of-stochastic-stability baseline, which
+    does not flatten like SGD. Step ``t``'s noise is
+    ``rng.standard_normal((R, P)) · sqrt(T/P)`` with ``rng = numpy.random.default_rng(seed)``.
+
+    Parameters
+    ----------
+    spec, data, theta0, lr, steps, record, weight_decay, loss
+        As in :func:`replica_sgd`.
+    noise_trace
+        ``T ≥ 0``, the trace of the per-step noise covariance (gradient units squared);
+        0 gives plain gradient descent.
+    seed
+        Seed or ``numpy.random.Generator`` of the noise.
+
+    Returns
+    -------
+    ndarray ``(len(record), R, n_params)``
+        ``θ`` after each step listed in ``record``.
+    """
+    theta, eta, steps, weight_decay, rec = _checked(spec, theta0, lr, steps, record, weight_decay, loss)
+    trace = check_positive("noise_trace", noise_trace, allow_zero=True)
+    scale = np.sqrt(trace / spec.n_params)
+    rng = np.random.default_rng(seed)
+    X = np.broadcast_to(data.X, (theta.shape[0], *data.X.shape))
+    Y = np.broadcast_to(data.y, (theta.shape[0], *data.y.shape))
+
+    def grad(theta):
+        g = replica_gradients(spec, theta, X, Y, loss)
+        return g + scale * rng.standard_normal(theta.shape) if trace else g
+
+    return _run(grad, theta, eta, steps, weight_decay, rec)
+
+
+def _checked(spec, theta0, lr, steps, record, weight_decay, loss):
+    """Validated ``(θ (R, P) copy, η (R, 1), steps, λ_wd, record steps)``."""
     theta = np.array(theta0, dtype=np.float64)
     if theta.ndim != 2 or theta.shape[1] != spec.n_params:
         raise ValueError(f"`theta0` must have shape (R, {spec.n_params}), got {theta.shape}")
@@ -186,7 +244,6 @@ def replica_sgd(spec: MLPSpec, data: Dataset, theta0: np.ndarray, *, lr: Any, ba
         raise ValueError(f"`lr` must be a scalar or have shape ({R},), got {lr!r}") from exc
     for v in lr:
         check_positive("lr", float(v))
-    batch_size = check_int("batch_size", batch_size, minimum=1)
     steps = check_int("steps", steps, minimum=1)
     weight_decay = check_positive("weight_decay", weight_decay, allow_zero=True)
     check_choice("loss", loss, _LOSSES)
@@ -194,20 +251,23 @@ def replica_sgd(spec: MLPSpec, data: Dataset, theta0: np.ndarray, *, lr: Any, ba
     if rec.ndim != 1 or rec.size == 0 or np.any(np.diff(rec) <= 0) or rec[0] < 0 \
             or rec[-1] > steps:
         raise ValueError(f"`record` must be increasing steps in [0, {steps}], got {record!r}")
-    rng = np.random.default_rng(seed)
-    out = np.empty((rec.size, R, spec.n_params))
+    return theta, lr[:, None], steps, weight_decay, rec
+
+
+def _run(grad, theta, eta, steps, weight_decay, rec) -> np.ndarray:
+    """``steps`` updates of :class:`sgdsim.optim.SGD` (weight decay λ_wd, per-replica η passed to
+    its ``update``) with gradients ``grad(θ)``; θ at the record steps."""
+    opt = sgd(1.0, weight_decay=weight_decay)  # the schedule is unused: η comes per replica
+    state = opt.init(theta)
+    out = np.empty((rec.size, *theta.shape))
     j = 0
     if rec[0] == 0:
         out[0] = theta
         j = 1
-    eta = lr[:, None]
     with _one_blas_thread():
         for t in range(1, steps + 1):
-            idx = rng.integers(0, data.n, size=(R, batch_size))
-            g = replica_gradients(spec, theta, data.X[idx], data.y[idx], loss)
-            if weight_decay:
-                g += weight_decay * theta
-            theta -= eta * g
+            delta, state = opt.update(grad(theta), state, theta, eta)
+            theta = theta + delta
             if j < rec.size and t == rec[j]:
                 out[j] = theta
                 j += 1

@@ -53,6 +53,7 @@ from .._validation import (
     check_int,
     check_positive,
 )
+from ..fields import rff_gradient, rff_phases
 
 __all__ = [
     "KERNELS",
@@ -240,8 +241,8 @@ class GaussianRandomPotential:
 
     # --- evaluation ---------------------------------------------------------------------------
 
-    def _phase(self, theta: Any) -> tuple[np.ndarray, np.ndarray, bool]:
-        """Validated θ as (R, d) and the phases z = Wθ + b, shape (R, M)."""
+    def _points(self, theta: Any) -> tuple[np.ndarray, bool]:
+        """Validated θ as (R, d), and whether a single point (d,) was given."""
         th = as_float_array("theta", theta)
         single = th.ndim == 1
         if single:
@@ -260,10 +261,12 @@ class GaussianRandomPotential:
                     f"`theta` has {th.shape[0]} rows but the potential has n_replicas="
                     f"{self.n_replicas} fields"
                 )
-            z = np.einsum("rmd,rd->rm", self.W, th) + self.b
-        else:
-            z = th @ self.W.T + self.b
-        return th, z, single
+        return th, single
+
+    def _phase(self, theta: Any) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Validated θ as (R, d), the phases z = Wθ + b, shape (R, M), and the single flag."""
+        th, single = self._points(theta)
+        return th, rff_phases(np, th, self.W, self.b), single
 
     def _features(self) -> np.ndarray:
         return self.W if self.per_replica else self.W[None]
@@ -276,9 +279,8 @@ class GaussianRandomPotential:
 
     def grad(self, theta: Any) -> np.ndarray:
         """Exact gradient ``∇f(θ) = −σ√(2/M) Σ_m sin(ω_mᵀθ + b_m) ω_m``; same shape as θ."""
-        _, z, single = self._phase(theta)
-        s = -np.broadcast_to(self.amp, z.shape) * np.sin(z)
-        g = np.einsum("rm,rmd->rd", s, self._features()) if self.per_replica else s @ self.W
+        th, single = self._points(theta)
+        g = rff_gradient(np, th, self.W, self.b, self.amp)
         return g[0] if single else g
 
     def hvp(self, theta: Any, v: Any) -> np.ndarray:

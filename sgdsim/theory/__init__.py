@@ -1,8 +1,11 @@
 """Exact theory of SGD dynamics: stability, discrete moments (Lyapunov), SymPy derivations.
 
 Only the discrete-time exact theory is exported here; the SDE / Fokker–Planck modules live
-beside it (``sgdsim.theory.langevin``, ``sde``, ``fokker_planck``, ``currents``). The
-teacher–student order-parameter ODEs (Saad & Solla 1995) are in ``teacher_student``.
+beside it (``sgdsim.theory.langevin``, ``schemes``, ``fokker_planck``, ``currents``). Everything in
+``sgdsim.theory`` is a closed form or a deterministic solve; the simulators that these are
+checked against live above it (``sgdsim.simulate``, ``sgdsim.sde``). The homogenized-SGD risk
+curves (``homogenized``) and the teacher–student order-parameter ODEs (``teacher_student``) are
+the high-dimensional limits.
 """
 
 from sgdsim.theory import symbolic
@@ -13,7 +16,7 @@ from sgdsim.theory.homogenized import (
     critical_lr,
     power_law_risk_exponent,
 )
-from sgdsim.theory.linreg_moments import LinRegMoments, minibatch_kappa
+from sgdsim.theory.linreg_moments import LinRegMoments, mean_square_lr_threshold, minibatch_kappa
 from sgdsim.theory.lyapunov import NoisyQuadraticMoments
 from sgdsim.theory.stability import (
     METHODS,
@@ -21,7 +24,6 @@ from sgdsim.theory.stability import (
     lr_threshold,
     lr_threshold_numeric,
     max_stable_lr,
-    mean_square_lr_threshold,
     method_params,
     nsgd_is_stable,
     nsgd_max_stable_lr,

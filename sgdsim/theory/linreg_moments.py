@@ -33,9 +33,9 @@ import scipy.linalg
 import scipy.sparse.linalg as spla
 
 from sgdsim._validation import as_float_array, check_choice, check_int, check_positive
-from sgdsim.theory.stability import step_matrices
+from sgdsim.theory.stability import _bisect_stable, step_matrices
 
-__all__ = ["LinRegMoments", "minibatch_kappa"]
+__all__ = ["LinRegMoments", "mean_square_lr_threshold", "minibatch_kappa"]
 
 _DENSE_MAX = 4096  # largest n² for which the n²×n² moment operator is built densely (128 MiB)
 _DENSE_EIG_MAX = 900  # largest n² for dense eigenvalues of that operator (else ARPACK)
@@ -292,7 +292,7 @@ class LinRegMoments:
         if ev[0] < -1e-8 * max(abs(ev[-1]), 1e-300):
             raise ValueError(
                 f"lr={self.lr} with batch_size={self.batch_size} is not mean-square stable: "
-                "no stationary second moment (check stability.mean_square_lr_threshold)"
+                "no stationary second moment (check mean_square_lr_threshold)"
             )
         return Z
 
@@ -301,3 +301,42 @@ class LinRegMoments:
         Z = self.stationary(**kw)
         d = self.dim
         return 0.5 * float(np.sum(self.H * Z[:d, :d]))
+
+
+def mean_square_lr_threshold(
+    X: np.ndarray,
+    batch_size: int,
+    *,
+    replacement: bool = True,
+    momentum: float = 0.0,
+    dampening: float = 0.0,
+    nesterov: bool = False,
+    rtol: float = 1e-6,
+) -> float:
+    """Mean-square stability threshold of minibatch SGD on linear regression.
+
+    The largest η for which the exact first- and second-moment map of
+    :class:`LinRegMoments` (loss ``(1/2N)‖Xw − y‖²``, batches of
+    ``batch_size`` drawn with or without replacement) has spectral radius < 1. Found by bisection
+    (relative width ``rtol``) from ``2/λ_max(H)``, assuming the stable set is an interval.
+    With ``B = N`` without replacement this is the GD threshold ``2/λ_max``.
+
+    Parameters
+    ----------
+    X : ndarray, shape ``(N, d)``
+    batch_size : int
+        B in [1, N] (B ≤ N also required with replacement only for consistency).
+    """
+    X = as_float_array("X", X, ndim=2)
+    y = np.zeros(X.shape[0])
+
+    def stable(eta: float) -> bool:
+        m = LinRegMoments(
+            X, y, lr=eta, batch_size=batch_size, replacement=replacement,
+            momentum=momentum, dampening=dampening, nesterov=nesterov,
+        )
+        return m.spectral_radius() < 1.0
+
+    H = X.T @ X / X.shape[0]
+    lam_max = float(np.linalg.eigvalsh(H)[-1])
+    return _bisect_stable(stable, 0.5 / lam_max, rtol)

@@ -48,7 +48,6 @@ __all__ = [
     "lr_threshold",
     "lr_threshold_numeric",
     "max_stable_lr",
-    "mean_square_lr_threshold",
     "method_params",
     "nsgd_is_stable",
     "nsgd_max_stable_lr",
@@ -293,44 +292,3 @@ def _bisect_stable(
         else:
             hi = mid
     return 0.5 * (lo + hi)
-
-
-def mean_square_lr_threshold(
-    X: np.ndarray,
-    batch_size: int,
-    *,
-    replacement: bool = True,
-    momentum: float = 0.0,
-    dampening: float = 0.0,
-    nesterov: bool = False,
-    rtol: float = 1e-6,
-) -> float:
-    """Mean-square stability threshold of minibatch SGD on linear regression.
-
-    The largest η for which the exact first- and second-moment map of
-    :class:`sgdsim.theory.linreg_moments.LinRegMoments` (loss ``(1/2N)‖Xw − y‖²``, batches of
-    ``batch_size`` drawn with or without replacement) has spectral radius < 1. Found by bisection
-    (relative width ``rtol``) from ``2/λ_max(H)``, assuming the stable set is an interval.
-    With ``B = N`` without replacement this is the GD threshold ``2/λ_max``.
-
-    Parameters
-    ----------
-    X : ndarray, shape ``(N, d)``
-    batch_size : int
-        B in [1, N] (B ≤ N also required with replacement only for consistency).
-    """
-    from sgdsim.theory.linreg_moments import LinRegMoments
-
-    X = as_float_array("X", X, ndim=2)
-    y = np.zeros(X.shape[0])
-
-    def stable(eta: float) -> bool:
-        m = LinRegMoments(
-            X, y, lr=eta, batch_size=batch_size, replacement=replacement,
-            momentum=momentum, dampening=dampening, nesterov=nesterov,
-        )
-        return m.spectral_radius() < 1.0
-
-    H = X.T @ X / X.shape[0]
-    lam_max = float(np.linalg.eigvalsh(H)[-1])
-    return _bisect_stable(stable, 0.5 / lam_max, rtol)

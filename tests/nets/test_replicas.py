@@ -8,7 +8,7 @@ pytest.importorskip("torch")
 from sgdsim.nets.data import Dataset
 from sgdsim.nets.hvp import MLPHessian
 from sgdsim.nets.models import MLPSpec, init_params
-from sgdsim.nets.replicas import replica_gradients, replica_sgd
+from sgdsim.nets.replicas import replica_gradients, replica_noisy_gd, replica_sgd
 
 pytestmark = pytest.mark.nets
 
@@ -139,3 +139,53 @@ def test_bad_shapes_are_named():
         replica_gradients(spec, theta, X[:, :, :3], np.zeros((2, 3, 3)))
     with pytest.raises(ValueError, match="`Y`"):
         replica_gradients(spec, theta, X, np.zeros((2, 3)), "mse")
+
+
+def _linear_toy(seed=3, n=6, d=4, c=2):
+    rng = np.random.default_rng(seed)
+    X, Y = rng.standard_normal((n, d)), rng.standard_normal((n, c))
+    spec = MLPSpec((d, c), "linear", bias=False, output_bias=False)
+    return spec, Dataset(X, Y, "regression", "lin"), rng.standard_normal((d, c))
+
+
+def test_noisy_gd_follows_its_documented_noise_stream():
+    """Linear model, ½-MSE on all data: ∇L(W) = Xᵀ(XW − Y)/n in closed form; the noise is
+    ``default_rng(seed).standard_normal((R, P)) · sqrt(T/P)`` per step."""
+    spec, data, W = _linear_toy()
+    R, eta, wd, T, steps = 3, 0.05, 0.01, 0.2, 20
+    theta0 = np.tile(W.ravel(), (R, 1))
+    out = replica_noisy_gd(spec, data, theta0, lr=eta, noise_trace=T, steps=steps, record=[steps],
+                           weight_decay=wd, loss="half_mse", seed=5)  # fmt: skip
+    noise = np.random.default_rng(5)
+    Ws = [W.copy() for _ in range(R)]
+    X, Y = data.X, data.y
+    for _ in range(steps):
+        xi = noise.standard_normal((R, spec.n_params)) * np.sqrt(T / spec.n_params)
+        for r in range(R):
+            g = X.T @ (X @ Ws[r] - Y) / data.n + wd * Ws[r] + xi[r].reshape(Ws[r].shape)
+            Ws[r] = Ws[r] - eta * g
+    # 20 contracting steps (η·λ_max(XᵀX/n) < 1): roundoff stays ~1e-15 relative
+    want = np.array([w.ravel() for w in Ws])
+    np.testing.assert_allclose(out[0], want, rtol=0, atol=RTOL * np.abs(want).max())
+
+
+def test_noisy_gd_without_noise_is_gradient_descent_and_noise_has_the_given_trace():
+    spec, data, W = _linear_toy()
+    theta0 = W.reshape(1, -1)
+    gd = replica_noisy_gd(spec, data, theta0, lr=0.1, noise_trace=0.0, steps=5, record=[5],
+                          loss="half_mse")  # fmt: skip
+    X, Y = data.X, data.y
+    for _ in range(5):
+        W = W - 0.1 * X.T @ (X @ W - Y) / data.n
+    np.testing.assert_allclose(gd[0, 0], W.ravel(), rtol=0, atol=RTOL * np.abs(W).max())
+    # one step from a common start: θ_1 − (θ_0 − η∇L) = −η ξ, ‖ξ‖² ~ (T/P) χ²_P: its mean over R
+    # replicas is T with standard error T·sqrt(2/(P R)); 5 standard errors (fixed seed)
+    R, T, eta = 4000, 0.3, 0.01
+    start = np.tile(W.ravel(), (R, 1))
+    one = replica_noisy_gd(spec, data, start, lr=eta, noise_trace=T, steps=1, record=[1],
+                           loss="half_mse", seed=2)[0]  # fmt: skip
+    det = (W - eta * X.T @ (X @ W - Y) / data.n).ravel()
+    xi2 = np.sum(((det - one) / eta) ** 2, axis=1)
+    assert abs(xi2.mean() - T) < 5 * T * np.sqrt(2 / (spec.n_params * R))
+    with pytest.raises(ValueError, match="noise_trace"):
+        replica_noisy_gd(spec, data, start, lr=eta, noise_trace=-1.0, steps=1, record=[1])

@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sgdsim.theory import stability as S
+from sgdsim.theory.linreg_moments import mean_square_lr_threshold
 
 BETAS = [0.0, 0.3, 0.5, 0.9, 0.99]
 
@@ -113,7 +114,7 @@ def test_mean_square_threshold_1d_closed_form(replacement, B):
     x = np.array([0.3, -1.2, 2.0, 0.7, 1.5, -0.4, 0.9, 1.1])
     N = x.size
     kappa = 1.0 if replacement else (N - B) / (N - 1)
-    got = S.mean_square_lr_threshold(x[:, None], B, replacement=replacement, rtol=1e-10)
+    got = mean_square_lr_threshold(x[:, None], B, replacement=replacement, rtol=1e-10)
     # bisection to rtol 1e-10; 1x1 "eigenvalue" exact up to rounding
     assert got == pytest.approx(_ms_threshold_1d(x, B, kappa), rel=1e-8)
 
@@ -122,9 +123,9 @@ def test_mean_square_threshold_full_batch_is_gd_and_monotone_in_B():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((10, 3))
     lam_max = np.linalg.eigvalsh(X.T @ X / 10)[-1]
-    full = S.mean_square_lr_threshold(X, 10, replacement=False, rtol=1e-10)
+    full = mean_square_lr_threshold(X, 10, replacement=False, rtol=1e-10)
     assert full == pytest.approx(2 / lam_max, rel=1e-8)  # κ = 0: GD, bisection rtol 1e-10
-    th = [S.mean_square_lr_threshold(X, B, rtol=1e-6) for B in (1, 2, 4, 8)]
+    th = [mean_square_lr_threshold(X, B, rtol=1e-6) for B in (1, 2, 4, 8)]
     assert np.all(np.diff(th) > 0)
     assert th[-1] < 2 / lam_max  # multiplicative noise always lowers the threshold
 

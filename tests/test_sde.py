@@ -1,4 +1,4 @@
-"""Ensemble SDE integrators: exactness against scheme moments, weak orders, stationarity,
+"""Ensemble SDE integrators (sgdsim.sde): exactness against scheme moments, weak orders, stationarity,
 NumPy references, nonlinear potentials, reproducibility."""
 
 from __future__ import annotations
@@ -10,13 +10,11 @@ from numba import njit
 from scipy import integrate, linalg
 
 from sgdsim._rng import replica_states, standard_normal
+from sgdsim.backends import sde_array, sde_numba
 from sgdsim.backends.counter_rng import CounterRNG
-from sgdsim.theory import sde, sde_array
+from sgdsim.sde import baoab, euler_maruyama, exact_ou
 from sgdsim.theory.langevin import LinearSDE, UnderdampedLangevin
-from sgdsim.theory.sde import (
-    baoab,
-    euler_maruyama,
-    exact_ou,
+from sgdsim.theory.schemes import (
     scheme_moments,
     scheme_stationary_covariance,
     scheme_transition,
@@ -240,7 +238,7 @@ def test_pathwise_streams_em_and_exact_ou(ou3):
 def test_pathwise_stream_separable_baoab(monkeypatch):
     """Diagonal BAOAB against its per-coordinate recurrence fed the same stream, in SIMD blocks
     of 16 paths (four full blocks and a remainder of 6)."""
-    monkeypatch.setattr(sde, "_lanes_for", lambda d: 16)
+    monkeypatch.setattr(sde_numba, "_lanes_for", lambda d: 16)
     k_, g_, kT = np.array([0.5, 1.0, 3.0]), np.array([0.7, 1.0, 2.0]), 1.5
     model = UnderdampedLangevin.thermal(k_, g_, kT)
     dt, steps, R, seed = 0.2, 30, 70, 22
@@ -320,7 +318,7 @@ def test_separable_baoab_independent_of_block_size(monkeypatch):
     kw = dict(dt=0.1, steps=40, replicas=300, seed=5, x0=[1.0, 0.0, -1.0], every=8,
               record=("x", "v", "dist2", "x2", "v2"))  # fmt: skip
     a = baoab(model, **kw)  # default: one block of 256 and one of 44
-    monkeypatch.setattr(sde, "_lanes_for", lambda d: 7)
+    monkeypatch.setattr(sde_numba, "_lanes_for", lambda d: 7)
     b = baoab(model, **kw)
     for k in a.records:
         np.testing.assert_array_equal(a[k], b[k])
