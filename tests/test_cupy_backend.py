@@ -56,8 +56,8 @@ def test_cupy_matches_numpy_reference(problem):
 def test_cupy_seeded_runs_are_bitwise_reproducible(dtype):
     """Same seed, same backend → the same bits: the counter-based streams and the order of the
     device reductions do not depend on scheduling."""
-    from sgdsim.theory.langevin import UnderdampedLangevin
     from sgdsim.sde import baoab
+    from sgdsim.theory.langevin import UnderdampedLangevin
 
     p = sg.LinearRegression.synthetic(n=512, dim=20, seed=1)
     kw = dict(steps=100, replicas=4096, batch_size=16, seed=7, dtype=dtype, record=("loss",), every=50,
