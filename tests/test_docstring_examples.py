@@ -5,6 +5,7 @@ from __future__ import annotations
 import doctest
 import importlib
 import pkgutil
+import warnings
 
 import pytest
 
@@ -26,7 +27,12 @@ def _with_examples() -> list[str]:
     finder = doctest.DocTestFinder(exclude_empty=True)
     out = []
     for name in _modules():
-        mod = importlib.import_module(name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DeprecationWarning)
+            try:
+                mod = importlib.import_module(name)
+            except DeprecationWarning:  # a deprecated alias (sgdsim.theory.sde): nothing of its own
+                continue
         if any(t.examples for t in finder.find(mod, name)):
             out.append(name)
     return out
