@@ -243,23 +243,29 @@ class LinRegMoments:
 
         return spla.LinearOperator((n * n, n * n), matvec=mv, dtype=np.float64)
 
+    def mean_square_rate(self) -> float:
+        """Spectral radius ``ρ(T)`` of the homogeneous second-moment map alone (mean-square rate).
+
+        ρ(T) by dense eigenvalues for n² ≤ 900, else ARPACK (k = 4). Null-space modes of a
+        singular H contribute eigenvalues exactly 1 (they are never moved).
+        """
+        n = self.state_dim
+        if n * n <= _DENSE_EIG_MAX:
+            return float(np.max(np.abs(np.linalg.eigvals(self.operator_matrix()))))
+        vals = spla.eigs(
+            self._linear_operator(False), k=4, which="LM", tol=1e-10,
+            v0=np.eye(n).ravel(), return_eigenvectors=False, maxiter=20000,
+        )
+        return float(np.max(np.abs(vals)))
+
     def spectral_radius(self) -> float:
         """Spectral radius of the full moment map: ``max(ρ(A), ρ(T))``.
 
         The (m, Z) map is block triangular, so its spectrum is that of A (mean) together with that
-        of T (second moment). ρ(T) by dense eigenvalues for n² ≤ 900, else ARPACK (k = 4).
+        of T (second moment, :meth:`mean_square_rate`).
         """
         rho_a = float(np.max(np.abs(np.linalg.eigvals(self.A))))
-        n = self.state_dim
-        if n * n <= _DENSE_EIG_MAX:
-            rho_t = float(np.max(np.abs(np.linalg.eigvals(self.operator_matrix()))))
-        else:
-            vals = spla.eigs(
-                self._linear_operator(False), k=4, which="LM", tol=1e-10,
-                v0=np.eye(n).ravel(), return_eigenvectors=False, maxiter=20000,
-            )
-            rho_t = float(np.max(np.abs(vals)))
-        return max(rho_a, rho_t)
+        return max(rho_a, self.mean_square_rate())
 
     def stationary(self, *, method: str = "auto") -> np.ndarray:
         """Stationary state second moment Z∞ (n, n) (the stationary mean is 0).

@@ -49,6 +49,7 @@ __all__ = [
     "lr_threshold_numeric",
     "max_stable_lr",
     "mean_square_lr_threshold",
+    "mean_square_rate",
     "method_params",
     "nsgd_is_stable",
     "nsgd_max_stable_lr",
@@ -67,7 +68,8 @@ def method_params(method: str, momentum: float = 0.0) -> dict[str, float | bool]
     ----------
     method : {"gd", "heavy_ball", "nesterov", "ema"}
     momentum : float
-        β in [0, 1); ignored (forced to 0) for ``"gd"``.
+        β in [0, 1); must be 0 for ``"gd"`` (plain gradient descent has no momentum: a non-zero
+        β is refused rather than ignored).
 
     Returns
     -------
@@ -75,6 +77,11 @@ def method_params(method: str, momentum: float = 0.0) -> dict[str, float | bool]
     """
     check_choice("method", method, METHODS)
     beta = check_in_range("momentum", momentum, 0.0, 1.0, high_open=True)
+    if method == "gd" and beta != 0.0:
+        raise ValueError(
+            f"`momentum`={momentum!r} given with method='gd', which has no momentum; pass "
+            "momentum=0, or name the momentum method ('heavy_ball', 'nesterov' or 'ema')"
+        )
     if method == "gd":
         return {"momentum": 0.0, "dampening": 0.0, "nesterov": False}
     if method == "heavy_ball":
@@ -186,9 +193,19 @@ def threshold(method: str, momentum: float = 0.0) -> float:
 
 
 def lr_threshold(curvature: float, method: str = "gd", momentum: float = 0.0) -> float:
-    """Closed-form largest stable learning rate ``threshold(method, β)/a`` for curvature a > 0."""
+    """Closed-form largest stable learning rate ``threshold(method, β)/a`` for curvature a > 0.
+
+    ``momentum`` must be 0 for ``"gd"``. Raises ``ValueError`` when the threshold overflows
+    float64 (a curvature so small, e.g. subnormal, that ``threshold/a`` is not representable).
+    """
     a = check_positive("curvature", curvature)
-    return threshold(method, momentum) / a
+    eta = threshold(method, momentum) / a
+    if not np.isfinite(eta):
+        raise ValueError(
+            f"`curvature`={curvature!r} is too small: the threshold {threshold(method, momentum):g}"
+            f"/curvature overflows float64"
+        )
+    return eta
 
 
 def lr_threshold_numeric(
@@ -202,11 +219,12 @@ def lr_threshold_numeric(
     """Critical learning rate by bisection on the spectral radius of the companion matrix.
 
     Independent of the closed forms: the stable set is ``(0, η*)`` and ``η*`` is bracketed by
-    doubling from ``1/a`` until the spectral radius exceeds 1, then bisected to relative width
-    ``rtol``. Returns ``η*`` (so ``η*·a`` is the critical ``ηa``).
+    doubling from ``1/a`` until the spectral radius exceeds 1, then bisected to a bracket of
+    relative width ``rtol`` (in [1e-15, 1)), whose midpoint is returned: within ``rtol/2``
+    (relative) of ``η*`` (so ``η*·a`` is the critical ``ηa``).
     """
     a = check_positive("curvature", curvature)
-    check_positive("rtol", rtol)
+    rtol = _check_rtol(rtol)
     kw = {"momentum": momentum, "dampening": dampening, "nesterov": nesterov}
 
     def stable(eta: float) -> bool:
@@ -227,7 +245,8 @@ def max_stable_lr(
 
     ``min_i threshold(method, β)/(λ_i + λ_wd)`` over modes with positive curvature; a mode with
     zero curvature is marginal (eigenvalue 1) for every lr and does not constrain it. Returns
-    ``0.0`` if some curvature is negative (no lr is stable) and ``inf`` if all are zero.
+    ``0.0`` if some curvature is negative (no lr is stable) and ``inf`` if all are zero;
+    ``ValueError`` if the bound overflows float64 (a subnormal largest curvature).
     """
     lam = as_float_array("eigenvalues", eigenvalues, ndim=1)
     wd = check_positive("weight_decay", weight_decay, allow_zero=True)
@@ -237,7 +256,13 @@ def max_stable_lr(
     a = a[a > 0]
     if a.size == 0:
         return float("inf")
-    return threshold(method, momentum) / float(np.max(a))
+    eta = threshold(method, momentum) / float(np.max(a))
+    if not np.isfinite(eta):
+        raise ValueError(
+            f"`eigenvalues`: the largest curvature {float(np.max(a))!r} is too small, the stable "
+            "learning-rate bound overflows float64"
+        )
+    return eta
 
 
 def _nsgd_checked(eigenvalues, gamma, top_k):
@@ -273,6 +298,11 @@ def nsgd_is_stable(eigenvalues: np.ndarray, lr: float, gamma: float, top_k: int)
     return bool(np.all(lam >= 0) and np.all(step * lam < 2.0))
 
 
+def _check_rtol(rtol: float) -> float:
+    """Bisection tolerance: relative, in [1e-15, 1) (below float64 resolution it cannot be met)."""
+    return check_in_range("rtol", rtol, 1e-15, 1.0, high_open=True)
+
+
 def _bisect_stable(
     is_stable: Callable[[float], bool],
     start: float,
@@ -280,7 +310,9 @@ def _bisect_stable(
     error: str = "no instability found",
 ) -> float:
     """Edge ``η*`` of a stable interval ``(0, η*)``: double from ``start`` until unstable
-    (``ValueError(error)`` past ``1e12·start``), then bisect to relative width ``rtol``."""
+    (``ValueError(error)`` past ``1e12·start``), then bisect until the bracket's relative width is
+    at most ``rtol``; the midpoint is returned, so ``|η − η*| ≤ rtol·η*/2`` when ``is_stable``
+    is exact. Stops early if the bracket reaches adjacent floats."""
     lo, hi = 0.0, start
     while is_stable(hi):
         lo, hi = hi, 2.0 * hi
@@ -288,11 +320,70 @@ def _bisect_stable(
             raise ValueError(error)
     while hi - lo > rtol * hi:
         mid = 0.5 * (lo + hi)
+        if mid in (lo, hi):  # adjacent floats: the bracket cannot shrink further
+            break
         if is_stable(mid):
             lo = mid
         else:
             hi = mid
     return 0.5 * (lo + hi)
+
+
+def _range_projection(X: np.ndarray) -> np.ndarray:
+    """``X V_r`` (N, r): the data in the coordinates of the range of ``H = XᵀX/N`` (rank r).
+
+    Directions in the null space of H have zero curvature and no gradient noise (``x_nᵀe = 0``
+    for every sample), so SGD leaves them unchanged: they are marginal (second-moment eigenvalue
+    exactly 1) for every lr, as in :func:`max_stable_lr`, and do not constrain it. The rank uses
+    the LAPACK SVD with NumPy's ``matrix_rank`` tolerance ``σ_max·max(N, d)·eps``.
+    """
+    if X.size == 0:
+        return X[:, :0]
+    _, sv, vt = np.linalg.svd(X, full_matrices=False)
+    tol = sv.max(initial=0.0) * max(X.shape) * np.finfo(np.float64).eps
+    return X @ vt[sv > tol].T
+
+
+def _moments(X, lr, batch_size, replacement, momentum, dampening, nesterov):
+    from sgdsim.theory.linreg_moments import LinRegMoments
+
+    return LinRegMoments(
+        X, np.zeros(X.shape[0]), lr=lr, batch_size=batch_size, replacement=replacement,
+        momentum=momentum, dampening=dampening, nesterov=nesterov,
+    )
+
+
+def mean_square_rate(
+    X: np.ndarray,
+    lr: float,
+    batch_size: int,
+    *,
+    replacement: bool = True,
+    momentum: float = 0.0,
+    dampening: float = 0.0,
+    nesterov: bool = False,
+) -> float:
+    """Mean-square rate of minibatch SGD on linear regression: ``ρ(T)``, on its own.
+
+    ``T`` is the homogeneous second-moment map of
+    :class:`~sgdsim.theory.linreg_moments.LinRegMoments` (loss ``(1/2N)‖Xw − y‖²``), so the
+    excess second moment decays (or grows) like ``ρ(T)^k``; it does not depend on ``y``. This is
+    the rate alone, unlike ``LinRegMoments.spectral_radius()``, which is ``max(ρ(A), ρ(T))`` of the
+    full (mean, second-moment) map (``ρ(A)² ≤ ρ(T)``). On a singular ``H`` the null-space modes
+    make ``ρ(T) ≥ 1`` at every lr (they are marginal, see :func:`mean_square_lr_threshold`).
+
+    Parameters
+    ----------
+    X : ndarray, shape ``(N, d)``
+    lr : float
+        η > 0.
+    batch_size : int
+        B ≥ 1 (≤ N without replacement).
+    replacement, momentum, dampening, nesterov
+        As in :class:`~sgdsim.theory.linreg_moments.LinRegMoments`.
+    """
+    X = as_float_array("X", X, ndim=2)
+    return _moments(X, lr, batch_size, replacement, momentum, dampening, nesterov).mean_square_rate()
 
 
 def mean_square_lr_threshold(
@@ -307,30 +398,39 @@ def mean_square_lr_threshold(
 ) -> float:
     """Mean-square stability threshold of minibatch SGD on linear regression.
 
-    The largest η for which the exact first- and second-moment map of
-    :class:`sgdsim.theory.linreg_moments.LinRegMoments` (loss ``(1/2N)‖Xw − y‖²``, batches of
-    ``batch_size`` drawn with or without replacement) has spectral radius < 1. Found by bisection
-    (relative width ``rtol``) from ``2/λ_max(H)``, assuming the stable set is an interval.
-    With ``B = N`` without replacement this is the GD threshold ``2/λ_max``.
+    The largest η for which the mean-square rate :func:`mean_square_rate` is < 1 (which implies a
+    stable mean, ``ρ(A)² ≤ ρ(T)``), for the loss ``(1/2N)‖Xw − y‖²`` and batches of ``batch_size``
+    drawn with or without replacement. Found by bisection from ``0.5/λ_max(H)`` (doubling until
+    unstable) to a bracket of relative width ``rtol``, so the result is within ``rtol/2``
+    (relative) of the threshold; assumes the stable set is an interval. With ``B = N`` without
+    replacement this is the GD threshold ``2/λ_max``.
+
+    Zero-curvature modes (a singular ``H``, e.g. interpolating least squares with N < d) are
+    marginal for every lr and do not constrain it (as in :func:`max_stable_lr`): the threshold is
+    that of the problem projected on the range of H. Returns ``inf`` if ``H = 0``.
 
     Parameters
     ----------
     X : ndarray, shape ``(N, d)``
     batch_size : int
-        B in [1, N] (B ≤ N also required with replacement only for consistency).
+        B in [1, N] without replacement; any B ≥ 1 with replacement.
+    replacement, momentum, dampening, nesterov
+        As in :class:`~sgdsim.theory.linreg_moments.LinRegMoments`.
+    rtol : float
+        Relative width of the final bracket, in [1e-15, 1).
     """
-    from sgdsim.theory.linreg_moments import LinRegMoments
-
     X = as_float_array("X", X, ndim=2)
-    y = np.zeros(X.shape[0])
+    if X.shape[0] == 0:
+        raise ValueError(f"`X` must have at least one row (sample), got shape {X.shape}")
+    rtol = _check_rtol(rtol)
+    Xr = _range_projection(X)
+    _moments(X[:, :0], 1.0, batch_size, replacement, momentum, dampening, nesterov)  # checks args
+    if Xr.shape[1] == 0:
+        return float("inf")
 
     def stable(eta: float) -> bool:
-        m = LinRegMoments(
-            X, y, lr=eta, batch_size=batch_size, replacement=replacement,
-            momentum=momentum, dampening=dampening, nesterov=nesterov,
-        )
-        return m.spectral_radius() < 1.0
+        m = _moments(Xr, eta, batch_size, replacement, momentum, dampening, nesterov)
+        return m.mean_square_rate() < 1.0
 
-    H = X.T @ X / X.shape[0]
-    lam_max = float(np.linalg.eigvalsh(H)[-1])
+    lam_max = float(np.linalg.eigvalsh(Xr.T @ Xr / Xr.shape[0])[-1])
     return _bisect_stable(stable, 0.5 / lam_max, rtol)

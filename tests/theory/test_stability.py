@@ -30,6 +30,7 @@ def pytorch_iterate(a, lr, steps, *, momentum=0.0, dampening=0.0, nesterov=False
 @pytest.mark.parametrize("beta", BETAS)
 def test_closed_form_equals_bisection(method, beta):
     a = 3.7
+    beta = 0.0 if method == "gd" else beta  # GD has no momentum (a β is refused)
     p = S.method_params(method, beta)
     eta_star = S.lr_threshold_numeric(a, **p)
     # bisection runs to rtol 1e-13; 2x2 eigenvalues are accurate to ~1e-15 near a simple root −1
@@ -41,6 +42,7 @@ def test_closed_form_equals_bisection(method, beta):
 @pytest.mark.parametrize("beta", [0.0, 0.5, 0.9])
 def test_direct_iteration_converges_below_diverges_above(method, beta):
     a = 2.0
+    beta = 0.0 if method == "gd" else beta  # GD has no momentum (a β is refused)
     p = S.method_params(method, beta)
     eta = S.lr_threshold(a, method, beta)
     # at 0.99x the slowest rate is ~1 - O(1e-2): 20000 steps shrink |θ| far below 1e-6;
@@ -54,7 +56,7 @@ def test_direct_iteration_converges_below_diverges_above(method, beta):
 @pytest.mark.parametrize("method", S.METHODS)
 def test_companion_matrix_reproduces_pytorch_steps(method):
     a, lr, beta = 1.3, 0.4, 0.7
-    p = S.method_params(method, beta)
+    p = S.method_params(method, 0.0 if method == "gd" else beta)
     A, _ = S.step_matrices(a, lr, **p)
     A1, _ = S.step_matrices(a, lr, first_step=True, **p)
     z = A1 @ np.array([1.0, 0.0])
@@ -136,6 +138,7 @@ def test_mean_square_threshold_full_batch_is_gd_and_monotone_in_B():
     method=st.sampled_from(S.METHODS),
 )
 def test_spectral_radius_below_and_above_threshold(a, beta, method):
+    beta = 0.0 if method == "gd" else beta  # GD has no momentum (a β is refused)
     p = S.method_params(method, beta)
     eta = S.lr_threshold(a, method, beta)
     assert S.spectral_radius(a, 0.999 * eta, **p) < 1
