@@ -154,3 +154,72 @@ def test_bad_input_messages():
         S.lr_threshold(-1.0)
     with pytest.raises(ValueError, match="top_k"):
         S.nsgd_max_stable_lr(np.ones(3), 0.5, 4)
+
+
+# --- issue 14: edge cases ------------------------------------------------------------------------
+def test_gd_refuses_a_momentum_instead_of_ignoring_it():
+    # before: lr_threshold(1., 'gd', 0.9) returned 2.0, silently dropping β = 0.9
+    with pytest.raises(ValueError, match="`momentum`=0.9 given with method='gd'"):
+        S.lr_threshold(1.0, "gd", 0.9)
+    assert S.lr_threshold(1.0, "gd", 0.0) == 2.0
+    assert S.lr_threshold(1.0, "heavy_ball", 0.9) == pytest.approx(3.8)  # 2 + 2β, closed form
+
+
+def test_overflowing_threshold_refused():
+    # before: lr_threshold(5e-324, 'ema', 5e-324) returned inf
+    with pytest.raises(ValueError, match="`curvature`=5e-324 is too small"):
+        S.lr_threshold(5e-324, "ema", 5e-324)
+    with pytest.raises(ValueError, match="`eigenvalues`"):
+        S.max_stable_lr(np.array([5e-324, 0.0]))
+    assert S.max_stable_lr(np.zeros(3)) == np.inf  # all marginal: documented inf
+
+
+@pytest.mark.parametrize("value", ["1.0", b"1.0", True])
+def test_numbers_given_as_strings_or_bools_refused(value):
+    with pytest.raises(TypeError, match="`curvature` must be a real number"):
+        S.lr_threshold(value)
+
+
+def test_rtol_below_float_resolution_refused_not_hung():
+    # rtol < eps used to spin forever once the bracket reached adjacent floats
+    with pytest.raises(ValueError, match="`rtol`"):
+        S.lr_threshold_numeric(2.0, rtol=1e-20)
+    assert S.lr_threshold_numeric(2.0, rtol=1e-15) == pytest.approx(1.0, rel=1e-15)  # 2/a, GD
+
+
+@pytest.mark.parametrize("replacement", [True, False])
+@pytest.mark.parametrize("B", [1, 2, 3])
+def test_mean_square_threshold_singular_H_equals_projected_closed_form(replacement, B):
+    # rank-1 data in d = 3 (H singular: two zero-curvature modes, as in interpolating least
+    # squares): the null-space modes never move (marginal), so the threshold is the d = 1 closed
+    # form on the projected samples a_n = x_n·u. Before: ValueError "`lr` must be > 0, got 0.0".
+    u = np.array([1.0, 2.0, 2.0]) / 3.0
+    a = np.array([0.5, 1.3, -0.7, 2.0])
+    X = a[:, None] * u[None, :]
+    kappa = 1.0 if replacement else (a.size - B) / (a.size - 1)
+    got = S.mean_square_lr_threshold(X, B, replacement=replacement, rtol=1e-12)
+    # bracket rtol 1e-12; the 9×9 dense eigenvalues carry ~1e-14 relative error near ρ = 1
+    assert got == pytest.approx(_ms_threshold_1d(a, B, kappa), rel=1e-10)
+
+
+def test_mean_square_threshold_interpolating_n_below_d():
+    # N = 1 sample in d = 4: B = 1 noise vanishes at the interpolating minimum, so the threshold
+    # is the GD one on the range, 2/‖x‖² (default rtol 1e-6: the result is within rtol/2)
+    x = np.array([[0.3, -1.0, 0.5, 2.0]])
+    got = S.mean_square_lr_threshold(x, 1)
+    assert abs(got / (2.0 / np.sum(x**2)) - 1.0) <= 0.5e-6
+    assert S.mean_square_lr_threshold(np.zeros((3, 2)), 1) == np.inf  # H = 0: nothing constrains
+
+
+def test_mean_square_rate_on_its_own():
+    # d = 1: the second-moment map is the scalar (1 − ηh)² + η²(κ/B)(m4 − h²) (closed form); it is
+    # not max(ρ(A), ρ(T)): here ρ(A) = |1 − ηh| < ρ(T)
+    x = np.array([0.3, -1.2, 2.0, 0.7])
+    h, m4, eta, B = np.mean(x**2), np.mean(x**4), 0.4, 2
+    expect = (1 - eta * h) ** 2 + eta**2 / B * (m4 - h**2)
+    assert S.mean_square_rate(x[:, None], eta, B) == pytest.approx(expect, rel=1e-12)
+    # at the threshold the rate crosses 1 (bisection rtol 1e-10)
+    eta_c = S.mean_square_lr_threshold(x[:, None], B, rtol=1e-10)
+    assert S.mean_square_rate(x[:, None], 0.999 * eta_c, B) < 1 < S.mean_square_rate(
+        x[:, None], 1.001 * eta_c, B
+    )
