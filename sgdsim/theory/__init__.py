@@ -5,7 +5,12 @@ beside it (``sgdsim.theory.langevin``, ``sde``, ``fokker_planck``, ``currents``)
 """
 
 from sgdsim.theory import symbolic
-from sgdsim.theory.linreg_moments import LinRegMoments, minibatch_kappa
+from sgdsim.theory.linreg_moments import (
+    LinRegMoments,
+    mean_square_lr_threshold,
+    mean_square_rate,
+    minibatch_kappa,
+)
 from sgdsim.theory.lyapunov import NoisyQuadraticMoments
 from sgdsim.theory.stability import (
     METHODS,
@@ -13,8 +18,6 @@ from sgdsim.theory.stability import (
     lr_threshold,
     lr_threshold_numeric,
     max_stable_lr,
-    mean_square_lr_threshold,
-    mean_square_rate,
     method_params,
     nsgd_is_stable,
     nsgd_max_stable_lr,

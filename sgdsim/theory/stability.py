@@ -24,8 +24,8 @@ stable iff the spectral radius of ``A`` is < 1. Closed forms (Jury conditions on
 * EMA: ``ηa > (2 + 2β)/(1 − β)``.
 
 Also here: the bisection threshold on the spectral radius (independent of the closed forms), the
-largest stable learning rate for a spectrum, nudged SGD (NSGD) and the mean-square stability of
-minibatch SGD on linear regression.
+largest stable learning rate for a spectrum and nudged SGD (NSGD). The mean-square stability of
+minibatch SGD on linear regression is in :mod:`sgdsim.theory.linreg_moments`.
 """
 
 from __future__ import annotations
@@ -48,8 +48,6 @@ __all__ = [
     "lr_threshold",
     "lr_threshold_numeric",
     "max_stable_lr",
-    "mean_square_lr_threshold",
-    "mean_square_rate",
     "method_params",
     "nsgd_is_stable",
     "nsgd_max_stable_lr",
@@ -327,110 +325,3 @@ def _bisect_stable(
         else:
             hi = mid
     return 0.5 * (lo + hi)
-
-
-def _range_projection(X: np.ndarray) -> np.ndarray:
-    """``X V_r`` (N, r): the data in the coordinates of the range of ``H = XᵀX/N`` (rank r).
-
-    Directions in the null space of H have zero curvature and no gradient noise (``x_nᵀe = 0``
-    for every sample), so SGD leaves them unchanged: they are marginal (second-moment eigenvalue
-    exactly 1) for every lr, as in :func:`max_stable_lr`, and do not constrain it. The rank uses
-    the LAPACK SVD with NumPy's ``matrix_rank`` tolerance ``σ_max·max(N, d)·eps``.
-    """
-    if X.size == 0:
-        return X[:, :0]
-    _, sv, vt = np.linalg.svd(X, full_matrices=False)
-    tol = sv.max(initial=0.0) * max(X.shape) * np.finfo(np.float64).eps
-    return X @ vt[sv > tol].T
-
-
-def _moments(X, lr, batch_size, replacement, momentum, dampening, nesterov):
-    from sgdsim.theory.linreg_moments import LinRegMoments
-
-    return LinRegMoments(
-        X, np.zeros(X.shape[0]), lr=lr, batch_size=batch_size, replacement=replacement,
-        momentum=momentum, dampening=dampening, nesterov=nesterov,
-    )
-
-
-def mean_square_rate(
-    X: np.ndarray,
-    lr: float,
-    batch_size: int,
-    *,
-    replacement: bool = True,
-    momentum: float = 0.0,
-    dampening: float = 0.0,
-    nesterov: bool = False,
-) -> float:
-    """Mean-square rate of minibatch SGD on linear regression: ``ρ(T)``, on its own.
-
-    ``T`` is the homogeneous second-moment map of
-    :class:`~sgdsim.theory.linreg_moments.LinRegMoments` (loss ``(1/2N)‖Xw − y‖²``), so the
-    excess second moment decays (or grows) like ``ρ(T)^k``; it does not depend on ``y``. This is
-    the rate alone, unlike ``LinRegMoments.spectral_radius()``, which is ``max(ρ(A), ρ(T))`` of the
-    full (mean, second-moment) map (``ρ(A)² ≤ ρ(T)``). On a singular ``H`` the null-space modes
-    make ``ρ(T) ≥ 1`` at every lr (they are marginal, see :func:`mean_square_lr_threshold`).
-
-    Parameters
-    ----------
-    X : ndarray, shape ``(N, d)``
-    lr : float
-        η > 0.
-    batch_size : int
-        B ≥ 1 (≤ N without replacement).
-    replacement, momentum, dampening, nesterov
-        As in :class:`~sgdsim.theory.linreg_moments.LinRegMoments`.
-    """
-    X = as_float_array("X", X, ndim=2)
-    return _moments(X, lr, batch_size, replacement, momentum, dampening, nesterov).mean_square_rate()
-
-
-def mean_square_lr_threshold(
-    X: np.ndarray,
-    batch_size: int,
-    *,
-    replacement: bool = True,
-    momentum: float = 0.0,
-    dampening: float = 0.0,
-    nesterov: bool = False,
-    rtol: float = 1e-6,
-) -> float:
-    """Mean-square stability threshold of minibatch SGD on linear regression.
-
-    The largest η for which the mean-square rate :func:`mean_square_rate` is < 1 (which implies a
-    stable mean, ``ρ(A)² ≤ ρ(T)``), for the loss ``(1/2N)‖Xw − y‖²`` and batches of ``batch_size``
-    drawn with or without replacement. Found by bisection from ``0.5/λ_max(H)`` (doubling until
-    unstable) to a bracket of relative width ``rtol``, so the result is within ``rtol/2``
-    (relative) of the threshold; assumes the stable set is an interval. With ``B = N`` without
-    replacement this is the GD threshold ``2/λ_max``.
-
-    Zero-curvature modes (a singular ``H``, e.g. interpolating least squares with N < d) are
-    marginal for every lr and do not constrain it (as in :func:`max_stable_lr`): the threshold is
-    that of the problem projected on the range of H. Returns ``inf`` if ``H = 0``.
-
-    Parameters
-    ----------
-    X : ndarray, shape ``(N, d)``
-    batch_size : int
-        B in [1, N] without replacement; any B ≥ 1 with replacement.
-    replacement, momentum, dampening, nesterov
-        As in :class:`~sgdsim.theory.linreg_moments.LinRegMoments`.
-    rtol : float
-        Relative width of the final bracket, in [1e-15, 1).
-    """
-    X = as_float_array("X", X, ndim=2)
-    if X.shape[0] == 0:
-        raise ValueError(f"`X` must have at least one row (sample), got shape {X.shape}")
-    rtol = _check_rtol(rtol)
-    Xr = _range_projection(X)
-    _moments(X[:, :0], 1.0, batch_size, replacement, momentum, dampening, nesterov)  # checks args
-    if Xr.shape[1] == 0:
-        return float("inf")
-
-    def stable(eta: float) -> bool:
-        m = _moments(Xr, eta, batch_size, replacement, momentum, dampening, nesterov)
-        return m.mean_square_rate() < 1.0
-
-    lam_max = float(np.linalg.eigvalsh(Xr.T @ Xr / Xr.shape[0])[-1])
-    return _bisect_stable(stable, 0.5 / lam_max, rtol)

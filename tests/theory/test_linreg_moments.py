@@ -146,7 +146,7 @@ def test_monte_carlo_loss_transient(replacement):
 
 def test_unstable_lr_raises():
     X, y = _data(N=10, d=3, seed=6)
-    from sgdsim.theory.stability import mean_square_lr_threshold
+    from sgdsim.theory.linreg_moments import mean_square_lr_threshold
 
     eta = mean_square_lr_threshold(X, 2, rtol=1e-8)
     LinRegMoments(X, y, lr=0.99 * eta, batch_size=2).stationary()

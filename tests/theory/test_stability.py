@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sgdsim.theory import stability as S
+from sgdsim.theory.linreg_moments import mean_square_lr_threshold, mean_square_rate
 
 BETAS = [0.0, 0.3, 0.5, 0.9, 0.99]
 
@@ -115,7 +116,7 @@ def test_mean_square_threshold_1d_closed_form(replacement, B):
     x = np.array([0.3, -1.2, 2.0, 0.7, 1.5, -0.4, 0.9, 1.1])
     N = x.size
     kappa = 1.0 if replacement else (N - B) / (N - 1)
-    got = S.mean_square_lr_threshold(x[:, None], B, replacement=replacement, rtol=1e-10)
+    got = mean_square_lr_threshold(x[:, None], B, replacement=replacement, rtol=1e-10)
     # bisection to rtol 1e-10; 1x1 "eigenvalue" exact up to rounding
     assert got == pytest.approx(_ms_threshold_1d(x, B, kappa), rel=1e-8)
 
@@ -124,9 +125,9 @@ def test_mean_square_threshold_full_batch_is_gd_and_monotone_in_B():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((10, 3))
     lam_max = np.linalg.eigvalsh(X.T @ X / 10)[-1]
-    full = S.mean_square_lr_threshold(X, 10, replacement=False, rtol=1e-10)
+    full = mean_square_lr_threshold(X, 10, replacement=False, rtol=1e-10)
     assert full == pytest.approx(2 / lam_max, rel=1e-8)  # κ = 0: GD, bisection rtol 1e-10
-    th = [S.mean_square_lr_threshold(X, B, rtol=1e-6) for B in (1, 2, 4, 8)]
+    th = [mean_square_lr_threshold(X, B, rtol=1e-6) for B in (1, 2, 4, 8)]
     assert np.all(np.diff(th) > 0)
     assert th[-1] < 2 / lam_max  # multiplicative noise always lowers the threshold
 
@@ -197,7 +198,7 @@ def test_mean_square_threshold_singular_H_equals_projected_closed_form(replaceme
     a = np.array([0.5, 1.3, -0.7, 2.0])
     X = a[:, None] * u[None, :]
     kappa = 1.0 if replacement else (a.size - B) / (a.size - 1)
-    got = S.mean_square_lr_threshold(X, B, replacement=replacement, rtol=1e-12)
+    got = mean_square_lr_threshold(X, B, replacement=replacement, rtol=1e-12)
     # bracket rtol 1e-12; the 9×9 dense eigenvalues carry ~1e-14 relative error near ρ = 1
     assert got == pytest.approx(_ms_threshold_1d(a, B, kappa), rel=1e-10)
 
@@ -206,9 +207,9 @@ def test_mean_square_threshold_interpolating_n_below_d():
     # N = 1 sample in d = 4: B = 1 noise vanishes at the interpolating minimum, so the threshold
     # is the GD one on the range, 2/‖x‖² (default rtol 1e-6: the result is within rtol/2)
     x = np.array([[0.3, -1.0, 0.5, 2.0]])
-    got = S.mean_square_lr_threshold(x, 1)
+    got = mean_square_lr_threshold(x, 1)
     assert abs(got / (2.0 / np.sum(x**2)) - 1.0) <= 0.5e-6
-    assert S.mean_square_lr_threshold(np.zeros((3, 2)), 1) == np.inf  # H = 0: nothing constrains
+    assert mean_square_lr_threshold(np.zeros((3, 2)), 1) == np.inf  # H = 0: nothing constrains
 
 
 def test_mean_square_rate_on_its_own():
@@ -217,9 +218,9 @@ def test_mean_square_rate_on_its_own():
     x = np.array([0.3, -1.2, 2.0, 0.7])
     h, m4, eta, B = np.mean(x**2), np.mean(x**4), 0.4, 2
     expect = (1 - eta * h) ** 2 + eta**2 / B * (m4 - h**2)
-    assert S.mean_square_rate(x[:, None], eta, B) == pytest.approx(expect, rel=1e-12)
+    assert mean_square_rate(x[:, None], eta, B) == pytest.approx(expect, rel=1e-12)
     # at the threshold the rate crosses 1 (bisection rtol 1e-10)
-    eta_c = S.mean_square_lr_threshold(x[:, None], B, rtol=1e-10)
-    assert S.mean_square_rate(x[:, None], 0.999 * eta_c, B) < 1 < S.mean_square_rate(
+    eta_c = mean_square_lr_threshold(x[:, None], B, rtol=1e-10)
+    assert mean_square_rate(x[:, None], 0.999 * eta_c, B) < 1 < mean_square_rate(
         x[:, None], 1.001 * eta_c, B
     )
