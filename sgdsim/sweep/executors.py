@@ -250,14 +250,18 @@ class DaskExecutor(Executor):
                               "pip install 'dask[distributed]' (the sgdsim[dist] extra)") from None
         self._distributed = distributed
         if isinstance(client, str):
-            self.client = distributed.Client(client)
+            try:
+                self.client = distributed.Client(client)
+            except (ValueError, TypeError) as e:  # a malformed address, named as the user wrote it
+                raise ValueError(f"`client` (the sweep's `executor`) {client!r} is not a scheduler "
+                                 f"address like 'tcp://host:8786': {e}") from None
             self._own = True
         elif isinstance(client, distributed.Client):
             self.client = client
             self._own = False
         else:
-            raise TypeError(f"`executor` must be a distributed.Client or an address, got "
-                            f"{client!r}")
+            raise TypeError(f"`client` (the sweep's `executor`) must be a distributed.Client or "
+                            f"a scheduler address, got {client!r}")
         self.workers = max(1, sum(self.client.nthreads().values()))
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any:

@@ -32,7 +32,14 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg as spla
 
-from sgdsim._validation import as_float_array, check_choice, check_int, check_positive
+from sgdsim._validation import (
+    as_float_array,
+    check_bool,
+    check_choice,
+    check_in_range,
+    check_int,
+    check_positive,
+)
 from sgdsim.theory.stability import _bisect_stable, _check_rtol, step_matrices
 
 __all__ = ["LinRegMoments", "mean_square_lr_threshold", "mean_square_rate", "minibatch_kappa"]
@@ -45,7 +52,7 @@ def minibatch_kappa(n_samples: int, batch_size: int, replacement: bool) -> float
     """Factor κ multiplying the per-sample gradient covariance / B (see module docstring)."""
     N = check_int("n_samples", n_samples, minimum=1)
     B = check_int("batch_size", batch_size, minimum=1)
-    if replacement:
+    if check_bool("replacement", replacement):
         return 1.0
     if B > N:
         raise ValueError(
@@ -102,7 +109,7 @@ class LinRegMoments:
         y = as_float_array("y", self.y, shape=(N,))
         eta = check_positive("lr", self.lr)
         B = check_int("batch_size", self.batch_size, minimum=1)
-        kappa = minibatch_kappa(N, B, bool(self.replacement))
+        kappa = minibatch_kappa(N, B, self.replacement)
         H = X.T @ X / N
         w_hat = np.linalg.lstsq(X, y, rcond=None)[0]
         r = y - X @ w_hat
@@ -402,14 +409,25 @@ def mean_square_lr_threshold(
     if X.shape[0] == 0:
         raise ValueError(f"`X` must have at least one row (sample), got shape {X.shape}")
     rtol = _check_rtol(rtol)
+    check_in_range("momentum", momentum, 0.0, 1.0, high_open=True)  # β = 1: no lr is stable
     Xr = _range_projection(X)
     _moments(X[:, :0], 1.0, batch_size, replacement, momentum, dampening, nesterov)  # checks args
     if Xr.shape[1] == 0:
         return float("inf")
 
+    # The moment map depends on η and X only through η·x_n x_nᵀ, so the threshold of sX is
+    # that of X over s²: bisect on X/max|X| (no overflow of η for tiny or huge data), rescale.
+    scale = float(np.max(np.abs(Xr)))
+    Xn = Xr / scale
+
     def stable(eta: float) -> bool:
-        m = _moments(Xr, eta, batch_size, replacement, momentum, dampening, nesterov)
+        m = _moments(Xn, eta, batch_size, replacement, momentum, dampening, nesterov)
         return m.mean_square_rate() < 1.0
 
-    lam_max = float(np.linalg.eigvalsh(Xr.T @ Xr / Xr.shape[0])[-1])
-    return _bisect_stable(stable, 0.5 / lam_max, rtol)
+    lam_max = float(np.linalg.eigvalsh(Xn.T @ Xn / Xn.shape[0])[-1])
+    with np.errstate(over="ignore"):  # scale² may underflow: divide twice
+        eta = np.float64(_bisect_stable(stable, 0.5 / lam_max, rtol)) / scale / scale
+    if not np.isfinite(eta):
+        raise ValueError(f"`X` is too small (max |X| = {scale:.3g}): the threshold overflows "
+                         "float64")
+    return float(eta)

@@ -36,6 +36,7 @@ import numpy as np
 
 from sgdsim._validation import (
     as_float_array,
+    check_bool,
     check_choice,
     check_in_range,
     check_int,
@@ -122,10 +123,12 @@ def step_matrices(
     A : ndarray, shape ``(..., 2, 2)``
     p : ndarray, shape ``(..., 2)``
     """
-    a = np.asarray(curvature, dtype=np.float64)
+    a = as_float_array("curvature", curvature)
     eta = check_positive("lr", lr)
     beta = check_in_range("momentum", momentum, 0.0, 1.0)
     tau = check_in_range("dampening", dampening, 0.0, 1.0)
+    nesterov = check_bool("nesterov", nesterov)
+    first_step = check_bool("first_step", first_step)
     if first_step:
         c_g, beta_buf = 1.0, 0.0
     else:
@@ -223,7 +226,7 @@ def lr_threshold_numeric(
     """
     a = check_positive("curvature", curvature)
     rtol = _check_rtol(rtol)
-    kw = {"momentum": momentum, "dampening": dampening, "nesterov": nesterov}
+    kw = {"momentum": momentum, "dampening": dampening, "nesterov": check_bool("nesterov", nesterov)}
 
     def stable(eta: float) -> bool:
         return not spectral_radius(a, eta, **kw) > 1.0

@@ -46,7 +46,8 @@ def _alive(pid: int) -> bool:
 
 def _script(tmp_path: Path, body: str) -> Path:
     path = tmp_path / "driver.py"
-    path.write_text(textwrap.dedent(f"""
+    path.write_text(
+        textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(HERE)!r})
         from functools import partial
@@ -54,7 +55,9 @@ def _script(tmp_path: Path, body: str) -> Path:
         from sgdsim.sweep import Grid, sweep
         MARKERS = {str(tmp_path / "markers")!r}
         STORE = {str(tmp_path / "store")!r}
-    """) + textwrap.dedent(body))
+    """)
+        + textwrap.dedent(body)
+    )
     (tmp_path / "markers").mkdir()
     return path
 
@@ -74,12 +77,15 @@ def _finish(proc: subprocess.Popen, path: Path) -> tuple[str, str]:
 def test_killing_the_driver_leaves_no_worker_alive(tmp_path):
     # before: forkserver, both workers and the resource tracker lived on for > 80 s, computing
     # points that were never saved
-    path = _script(tmp_path, """
+    path = _script(
+        tmp_path,
+        """
         if __name__ == "__main__":
             fn = partial(sleepy, marker_dir=MARKERS, seconds=60.0)
             sweep(fn, Grid(lr=[0.1, 0.2, 0.3, 0.4], seeds=2), store=STORE, executor="processes",
                   workers=2, chunk_size=1, progress=False)
-    """)
+    """,
+    )
     proc = _run(path)
     family: set[int] = set()
     try:
@@ -109,11 +115,14 @@ def test_killing_the_driver_leaves_no_worker_alive(tmp_path):
 
 def test_script_without_main_guard_is_told_what_to_add(tmp_path):
     # before: StoreLockedError in every worker and "run the same sweep again to resume"
-    path = _script(tmp_path, """
+    path = _script(
+        tmp_path,
+        """
         fn = partial(sleepy, marker_dir=MARKERS, seconds=0.0)
         sweep(fn, Grid(lr=[0.1, 0.2], seeds=1), store=STORE, executor="processes", workers=2,
               progress=False)
-    """)
+    """,
+    )
     proc = _run(path)
     _, err = _finish(proc, path)
     assert proc.returncode != 0
@@ -123,7 +132,9 @@ def test_script_without_main_guard_is_told_what_to_add(tmp_path):
 
 
 def test_guarded_script_runs(tmp_path):
-    path = _script(tmp_path, """
+    path = _script(
+        tmp_path,
+        """
         def main():
             fn = partial(sleepy, marker_dir=MARKERS, seconds=0.0)
             ds = sweep(fn, Grid(lr=[0.1, 0.2], seeds=1), executor="processes", workers=2,
@@ -132,7 +143,8 @@ def test_guarded_script_runs(tmp_path):
 
         if __name__ == "__main__":
             main()
-    """)
+    """,
+    )
     proc = _run(path)
     out, err = _finish(proc, path)
     assert proc.returncode == 0, err

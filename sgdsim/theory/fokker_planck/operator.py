@@ -329,6 +329,13 @@ class FokkerPlanck:
         return arr.ravel().copy()
 
 
+def check_fokker_planck(name: str, fp: Any) -> FokkerPlanck:
+    """Return ``fp`` if it is a :class:`FokkerPlanck`; TypeError naming ``name`` otherwise."""
+    if not isinstance(fp, FokkerPlanck):
+        raise TypeError(f"`{name}` must be a FokkerPlanck operator, got {type(fp).__name__}")
+    return fp
+
+
 def kramers(
     omega: float = 1.0,
     gamma: float = 1.0,

@@ -12,12 +12,19 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from sgdsim._validation import check_choice, check_int, check_positive
-from sgdsim.theory.fokker_planck.operator import FokkerPlanck
+from sgdsim._validation import check_bool, check_choice, check_int, check_positive
+from sgdsim.theory.fokker_planck.operator import FokkerPlanck, check_fokker_planck
 
 
 class FokkerPlanckWarning(UserWarning):
     """Numerical trouble that does not stop the solve: coarse grid, wall mass, undershoot."""
+
+
+def _check_thresholds(min_cells_per_std: float, undershoot_tol: float,
+                      wall_tol: float) -> tuple[float, float, float]:
+    return (check_positive("min_cells_per_std", min_cells_per_std, allow_zero=True),
+            check_positive("undershoot_tol", undershoot_tol, allow_zero=True),
+            check_positive("wall_tol", wall_tol, allow_zero=True))
 
 
 def _diagnose(
@@ -136,6 +143,10 @@ def stationary(
         per marginal standard deviation; negative mass above ``undershoot_tol``; wall-layer mass
         fraction above ``wall_tol``.
     """
+    check_fokker_planck("fp", fp)
+    require_stable_drift = check_bool("require_stable_drift", require_stable_drift)
+    min_cells_per_std, undershoot_tol, wall_tol = _check_thresholds(
+        min_cells_per_std, undershoot_tol, wall_tol)
     if fp.zero_diffusion:
         raise ValueError(
             "`fp` has zero diffusion everywhere: its stationary state is a point mass (or not "
@@ -282,8 +293,11 @@ def propagate(
         Show a tqdm progress bar; ``None`` (default): when the run, estimated from its first
         steps, would take more than 5 s.
     """
+    check_fokker_planck("fp", fp)
     t = check_positive("t", t)
     check_choice("method", method, ("trbdf2", "cn"))
+    min_cells_per_std, undershoot_tol, wall_tol = _check_thresholds(
+        min_cells_per_std, undershoot_tol, wall_tol)
     if (dt is None) == (steps is None):
         raise ValueError(f"pass exactly one of `dt` and `steps`; got dt={dt!r}, steps={steps!r}")
     if steps is None:
@@ -299,8 +313,6 @@ def propagate(
                 "value) to run it anyway, or use a larger dt"
             )
     if progress is not None:
-        from sgdsim._validation import check_bool
-
         progress = check_bool("progress", progress)
     dt = t / steps
     startup_steps = check_int("startup_steps", startup_steps, minimum=0)
@@ -314,7 +326,6 @@ def propagate(
         )
     g = fp.grid
     p = fp.check_density("p0", p0)
-    undershoot_tol = check_positive("undershoot_tol", undershoot_tol, allow_zero=True)
     _check_initial_density(fp, p, undershoot_tol)
     _diagnose(
         fp,
