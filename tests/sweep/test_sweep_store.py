@@ -227,11 +227,20 @@ def test_duplicate_point_in_two_files_is_an_error(tmp_path):
         ({"config": [1]}, TypeError, "`config` must be a mapping"),
         ({"executor": "processes", "workers": 0}, ValueError, "`workers` must be >= 1"),
         ({"executor": "serial", "workers": 2}, ValueError, "needs executor='processes'"),
+        ({"store": 3}, TypeError, "`path` of the sweep store"),  # before: Path(3) TypeError
     ],
 )
 def test_bad_arguments(kwargs, err, match):
     with pytest.raises(err, match=match):
         sweep(noisy_sgd, GRID, progress=False, **kwargs)
+
+
+def test_loading_a_missing_store_is_a_value_error(tmp_path):
+    # StoreError is also a ValueError: the path does not name a usable store
+    with pytest.raises(ValueError, match="is not a sweep store"):
+        load_sweep(tmp_path / "nothing-here")
+    with pytest.raises(TypeError, match="`path`"):
+        load_failures(None)
 
 
 def test_unpicklable_fn_is_refused_before_any_process_starts():

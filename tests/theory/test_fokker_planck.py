@@ -615,3 +615,18 @@ def test_kramers_with_anisotropic_noise_matrix():
     np.testing.assert_allclose(m, 0.0, atol=1e-8)
     with pytest.raises(ValueError, match="noise"):
         kramers(noise=[[1.0, 2.0], [2.0, 1.0]])  # not PSD
+
+
+def test_solvers_refuse_a_non_operator_and_bad_thresholds():
+    # before: AttributeError "'NoneType' object has no attribute 'grid'" / str-float errors
+    g = Grid.square(4.0, 16, 1)
+    fp = FokkerPlanck(g, -np.eye(1), 0.5)
+    p = np.exp(-g.centers[0] ** 2)
+    for call in (lambda: stationary(None), lambda: propagate("fp", p, 1.0, dt=0.1),
+                 lambda: probability_current(None, p)):
+        with pytest.raises(TypeError, match="`fp` must be a FokkerPlanck"):
+            call()
+    with pytest.raises(TypeError, match="`undershoot_tol`"):
+        stationary(fp, undershoot_tol="1e-3")
+    with pytest.raises(ValueError, match="`wall_tol`"):
+        propagate(fp, p, 1.0, dt=0.1, wall_tol=-1.0)

@@ -224,3 +224,27 @@ def test_mean_square_rate_on_its_own():
     assert mean_square_rate(x[:, None], 0.999 * eta_c, B) < 1 < mean_square_rate(
         x[:, None], 1.001 * eta_c, B
     )
+
+
+@pytest.mark.parametrize("scale", [1e-139, 1e120])
+def test_mean_square_threshold_of_extreme_data_scales_exactly(scale):
+    # the moment map depends on η·x xᵀ only, so threshold(sX) = threshold(X)/s²; before: at
+    # s = 1e-139 the bisection overflowed η (LinAlgError "Array must not contain infs or NaNs")
+    x = np.array([0.3, -1.2, 2.0, 0.7])
+    got = mean_square_lr_threshold((x * scale)[:, None], 2, rtol=1e-12)
+    # rescaling is two exact-ish multiplications (≤ 2 ulp); bracket rtol 1e-12
+    assert got * scale * scale == pytest.approx(_ms_threshold_1d(x, 2, 1.0), rel=1e-10)
+    with pytest.raises(ValueError, match="`X` is too small"):
+        mean_square_lr_threshold(np.array([[1e-185]]), 1)
+
+
+def test_mean_square_threshold_refuses_unit_momentum_and_flag_strings():
+    X = np.array([[1.0], [2.0]])
+    with pytest.raises(ValueError, match="`momentum`"):  # β = 1: no lr is stable
+        mean_square_lr_threshold(X, 1, momentum=1.0)
+    with pytest.raises(TypeError, match="`replacement`"):  # before: "yes" read as True
+        mean_square_lr_threshold(X, 1, replacement="yes")
+    with pytest.raises(TypeError, match="`nesterov`"):
+        S.step_matrices(1.0, 0.1, nesterov="yes")
+    with pytest.raises(ValueError, match="`curvature` must be finite"):  # before: NaN accepted
+        S.companion_matrix([np.nan, 1.0], 0.1)
