@@ -547,6 +547,11 @@ def test_zero_diffusion_central_propagate_refused_exponential_stays_positive():
     assert res.mass_drift <= 1e-12 * g.integrate(p0)  # conservation to round-off
     with pytest.raises(ValueError, match="zero diffusion.*point mass"):
         stationary(fp)
+    # the Kramers drift without noise, exponential scheme: before, "Factor is exactly singular"
+    kr = FokkerPlanck(Grid.square(6.0, 16), [[0.0, 1.0], [-1.0, -1.0]], 0.0, scheme="exponential")
+    assert np.all(np.isfinite(kr.generator.data))
+    with pytest.raises(ValueError, match="zero diffusion"):
+        stationary(kr)
 
 
 @pytest.mark.parametrize("bad, match", [("negative", "non-negative"), ("zero", "positive mass"),
