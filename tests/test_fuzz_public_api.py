@@ -724,7 +724,7 @@ def _current(draw):
         "omega": bad_real(0.0, -1.0),
         "gamma": bad_real(0.0),
         "kT": bad_real(0.0),
-        "n": bad_int(2, 0),
+        "n": bad_int(2, 0, 10**6),  # 10**6: a 931 TiB assembly, refused
         "half_width": bad_real(0.0),
         "scheme": BAD_CHOICE,
         "noise": bad_array(np.ones((3, 3))),
@@ -1258,11 +1258,19 @@ XFAIL_ENTRY = {
 ENTRY_POINTS = sorted(n for n in PUBLIC if n in SPECS or n in GENERIC)
 
 
-def _entry_params() -> list[Any]:
+#: entry points whose defect (pinned in DEFECTS) only the many-example variant reaches
+XFAIL_MANY = {
+    "sgdsim.curvature.momentum_step_sharpness": "empty `g` gives FloatingPointError (DEFECTS: "
+    "momentum-sharpness-empty-g)",
+}
+
+
+def _entry_params(many: bool = False) -> list[Any]:
+    """The entry points, with the known defects' xfails (strict in the default run: derandomized,
+    so a fix shows; not strict with many random examples, which may or may not hit them)."""
+    known = {**XFAIL_ENTRY, **(XFAIL_MANY if many else {})}
     return [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=XFAIL_ENTRY[n]))
-        if n in XFAIL_ENTRY
-        else n
+        pytest.param(n, marks=pytest.mark.xfail(strict=not many, reason=known[n])) if n in known else n
         for n in ENTRY_POINTS
     ]
 
@@ -1297,7 +1305,7 @@ def test_fuzz(name):
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
-@pytest.mark.parametrize("name", _entry_params())
+@pytest.mark.parametrize("name", _entry_params(many=True))
 def test_fuzz_many(name):
     n = 10 * (SPECS[name].examples if name in SPECS else 6)
     given(data=st.data())(
@@ -1402,6 +1410,24 @@ DEFECTS = [
             "the name: sgdsim/simulate.py init resolution"
         ),
         id="init-string",
+    ),
+    pytest.param(
+        lambda: sgdsim.simulate(_quad(), sgdsim.sgd(0.1), steps=2, replicas=10**12, backend="numpy"),
+        "replicas",
+        marks=_engine(
+            "replicas=10**12: NumPy's MemoryError for 14.6 TiB instead of a refusal naming "
+            "`replicas` (sgdsim/simulate.py; use _validation.check_allocation)"
+        ),
+        id="replicas-unallocatable",
+    ),
+    pytest.param(
+        lambda: sgdsim.power_law_spectrum(10**13, 1.0),
+        "dim",
+        marks=_other(
+            "power_law_spectrum(10**13): NumPy's MemoryError for 72.8 TiB instead of a refusal "
+            "naming `dim` (sgdsim/problems/quadratic.py; use _validation.check_allocation)"
+        ),
+        id="spectrum-unallocatable",
     ),
     pytest.param(
         lambda: sgdsim.Trajectory("0.1"),

@@ -635,3 +635,12 @@ def test_solvers_refuse_a_non_operator_and_bad_thresholds():
         stationary(fp, undershoot_tol="1e-3")
     with pytest.raises(ValueError, match="`wall_tol`"):
         propagate(fp, p, 1.0, dt=0.1, wall_tol=-1.0)
+
+
+def test_grid_that_cannot_be_assembled_is_refused_with_its_size():
+    # before: kramers(n=10**6) was NumPy's MemoryError for 7.3 TiB; a 1-D grid of 10**9 cells
+    # ran the machine out of memory
+    with pytest.raises(ValueError, match=r"`grid`=\(1000000, 1000000\) needs .* TiB"):
+        kramers(n=10**6)
+    with pytest.raises(ValueError, match="`grid`"):
+        FokkerPlanck(Grid((-1.0,), (1.0,), (10**9,)), -np.eye(1), 1.0)
