@@ -248,3 +248,13 @@ def test_mean_square_threshold_refuses_unit_momentum_and_flag_strings():
         S.step_matrices(1.0, 0.1, nesterov="yes")
     with pytest.raises(ValueError, match="`curvature` must be finite"):  # before: NaN accepted
         S.companion_matrix([np.nan, 1.0], 0.1)
+
+
+@pytest.mark.parametrize("method", S.METHODS)
+@pytest.mark.parametrize("beta", [0.3, 0.5, 0.9])
+def test_default_rtol_delivers_the_documented_accuracy(method, beta):
+    # docs: the default rtol 1e-13 gives η within rtol/2 of the threshold; truth: the closed forms
+    beta = 0.0 if method == "gd" else beta
+    eta = S.lr_threshold_numeric(3.7, **S.method_params(method, beta))
+    err = abs(eta * 3.7 / S.threshold(method, beta) - 1.0)
+    assert err <= 0.5e-13 + 1e-14  # + LAPACK eigenvalue rounding at ρ ≈ 1 (measured ≤ 4.8e-14)
