@@ -250,6 +250,9 @@ class DaskExecutor(Executor):
                               "pip install 'dask[distributed]' (the sgdsim[dist] extra)") from None
         self._distributed = distributed
         if isinstance(client, str):
+            if "://" not in client:  # checked here: distributed can deadlock on junk addresses
+                raise ValueError(f"`client` (the sweep's `executor`) {client!r} is not a "
+                                 "scheduler address like 'tcp://host:8786'")
             try:
                 self.client = distributed.Client(client)
             except (ValueError, TypeError) as e:  # a malformed address, named as the user wrote it
