@@ -52,8 +52,13 @@ import sgdsim
 # ---------------------------------------------------------------------------------------------
 
 
+#: modules whose ``__all__`` is public API without being re-exported by a package (the theory
+#: package docstring names its side modules; the SDE integrators move in the engine refactor)
+EXTRA_MODULES = ("sgdsim.theory.langevin",)
+
+
 def _public_modules() -> list[str]:
-    names = ["sgdsim"] + [f"sgdsim.{m}" for m in getattr(sgdsim, "_LAZY", ())]
+    names = ["sgdsim"] + [f"sgdsim.{m}" for m in getattr(sgdsim, "_LAZY", ())] + list(EXTRA_MODULES)
     for info in pkgutil.walk_packages(sgdsim.__path__, "sgdsim."):
         if info.ispkg and not any(part.startswith("_") for part in info.name.split(".")):
             names.append(info.name)
@@ -740,6 +745,105 @@ def _kramers(draw):
         "n": draw(st.integers(8, 16)),
         "half_width": draw(real(3.0, 8.0)),
     }
+
+
+# ---- theory: Langevin / OU ----------------------------------------------------------------------
+
+
+def _lin_sde_check(sde, kw):
+    if sde.is_stable():
+        finite(sde.stationary_covariance(), kw)
+    finite(sde.transition(0.1), kw)
+
+
+@spec(
+    "sgdsim.theory.langevin.LinearSDE",
+    bad={
+        "A": bad_array(np.ones((2, 3))),
+        "D": bad_array([[1.0, 2.0], [2.0, 1.0]]),
+        "x_star": bad_array(np.ones(7)),
+    },
+    names={"D": ("D",), "x_star": ("x_star",)},
+    check=_lin_sde_check,
+)
+def _linear_sde(draw):
+    n = draw(st.integers(1, 3))
+    return {
+        "A": draw(mat(n, n)) + 3.0 * np.eye(n),
+        "D": np.diag(draw(vec(n, 0.0, 2.0))),
+        "x_star": draw(vec(n)),
+    }
+
+
+@spec(
+    "sgdsim.theory.langevin.UnderdampedLangevin",
+    bad={
+        "K": bad_array([[1.0, 2.0]]),
+        "friction": bad_real(-1.0, array_ok=True),
+        "velocity_diffusion": bad_array([[1.0, 2.0], [2.0, 1.0]]),
+    },
+    check=lambda u, kw: _lin_sde_check(u.to_linear(), kw),
+)
+def _underdamped(draw):
+    d = draw(st.integers(1, 2))
+    return {
+        "K": draw(vec(d, 0.1, 3.0)),
+        "friction": draw(real(0.1, 2.0)),
+        "velocity_diffusion": draw(vec(d, 0.0, 2.0)),
+    }
+
+
+def _hb_kw(draw):
+    d = draw(st.integers(1, 3))
+    return {
+        "hessian": draw(vec(d, 0.1, 3.0)),
+        "noise_cov": draw(vec(d, 0.0, 2.0)),
+        "lr": draw(real(1e-3, 0.5)),
+        "momentum": draw(real(0.0, 0.9)),
+        "batch_size": draw(st.integers(1, 8)),
+    }
+
+
+HB_BAD = {
+    "hessian": bad_array([[1.0, 2.0]]),
+    "noise_cov": bad_array([[[1.0]]]),
+    "lr": BAD_LR,
+    "momentum": BAD_MOMENTUM,
+    "batch_size": bad_real(0.0, -1.0),
+    "weight_decay": bad_real(-1.0),
+    "minimum": bad_array(np.ones(9)),
+}
+
+
+@spec(
+    "sgdsim.theory.langevin.sgd_langevin",
+    bad=HB_BAD,
+    names={"noise_cov": ("noise_cov", "hessian")},
+    check=lambda u, kw: _lin_sde_check(u.to_linear(), kw),
+)
+def _sgd_langevin(draw):
+    return _hb_kw(draw)
+
+
+@spec(
+    "sgdsim.theory.langevin.sgd_overdamped",
+    bad=HB_BAD,
+    names={"noise_cov": ("noise_cov", "hessian")},
+    check=_lin_sde_check,
+)
+def _sgd_overdamped(draw):
+    return _hb_kw(draw)
+
+
+@spec(
+    "sgdsim.theory.langevin.heavy_ball_variance_factor",
+    bad={"curvature": bad_array("a"), "lr": BAD_LR, "momentum": BAD_MOMENTUM},
+)
+def _hb_factor(draw):
+    beta = draw(real(0.0, 0.9))
+    lr = draw(real(1e-3, 0.5))
+    a = draw(real(0.01, 0.9 * 2 * (1 + beta) / lr))  # inside the stability range 0 < ηa < 2(1+β)
+    return {"curvature": a, "lr": lr, "momentum": beta}
 
 
 # ---- sweep ------------------------------------------------------------------------------------
