@@ -103,7 +103,7 @@ def as_float_array(
     ``TypeError``; NumPy would parse ``"1.0"`` silently.
     """
     bad = f"`{name}` must be array-like of real numbers, got {type(value).__name__}"
-    if isinstance(value, (str, bytes)):
+    if isinstance(value, (str, bytes, bool, np.bool_)):
         raise TypeError(f"{bad} {value!r}")
     try:
         raw = np.asarray(value)

@@ -359,7 +359,7 @@ def _custom(draw):
         "lengthscale": bad_real(0.0, -1.0),
         "variance": bad_real(0.0, -1.0),
         "kernel": BAD_CHOICE,
-        "per_replica": BAD_FLAG,
+        "per_replica": st.sampled_from(["yes", "False", 0.5, "1"]),  # None: DEFECTS
     },
     check=lambda p, kw: finite(p.loss(np.zeros((1, p.dim))), kw),
 )
@@ -1591,6 +1591,15 @@ DEFECTS = [
             "the name (sgdsim/lattice.py); fuzz strategy: gaussian_lattice_potential `shape`"
         ),
         id="gaussian-lattice-shape-none",
+    ),
+    pytest.param(
+        lambda: sgdsim.GaussianRandomPotential(1, 4, 1.0, per_replica=None),
+        "per_replica",
+        marks=_other(
+            "GaussianRandomPotential(per_replica=None) accepted (sgdsim/problems/random_potential.py;"
+            " use _validation.check_bool); found by the many-example fuzz"
+        ),
+        id="grp-per-replica-none",
     ),
     pytest.param(
         lambda: sgdsim.curvature.step_sharpness(np.ones(2), "H"),

@@ -108,6 +108,7 @@ class LinRegMoments:
         N, d = X.shape
         y = as_float_array("y", self.y, shape=(N,))
         eta = check_positive("lr", self.lr)
+        check_in_range("momentum", self.momentum, 0.0, 1.0, high_open=True)  # as sgdsim.sgd
         B = check_int("batch_size", self.batch_size, minimum=1)
         kappa = minibatch_kappa(N, B, self.replacement)
         H = X.T @ X / N

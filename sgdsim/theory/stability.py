@@ -226,6 +226,7 @@ def lr_threshold_numeric(
     """
     a = check_positive("curvature", curvature)
     rtol = _check_rtol(rtol)
+    check_in_range("momentum", momentum, 0.0, 1.0, high_open=True)  # β = 1 is never stable
     kw = {"momentum": momentum, "dampening": dampening, "nesterov": check_bool("nesterov", nesterov)}
 
     def stable(eta: float) -> bool:
@@ -251,13 +252,14 @@ def max_stable_lr(
     """
     lam = as_float_array("eigenvalues", eigenvalues, ndim=1)
     wd = check_positive("weight_decay", weight_decay, allow_zero=True)
+    crit = threshold(method, momentum)  # validates method and momentum whatever the spectrum
     a = lam + wd
     if np.any(a < 0):
         return 0.0
     a = a[a > 0]
     if a.size == 0:
         return float("inf")
-    eta = threshold(method, momentum) / float(np.max(a))
+    eta = crit / float(np.max(a))
     if not np.isfinite(eta):
         raise ValueError(
             f"`eigenvalues`: the largest curvature {float(np.max(a))!r} is too small, the stable "

@@ -258,3 +258,19 @@ def test_default_rtol_delivers_the_documented_accuracy(method, beta):
     eta = S.lr_threshold_numeric(3.7, **S.method_params(method, beta))
     err = abs(eta * 3.7 / S.threshold(method, beta) - 1.0)
     assert err <= 0.5e-13 + 1e-14  # + LAPACK eigenvalue rounding at ρ ≈ 1 (measured ≤ 4.8e-14)
+
+
+def test_found_by_the_many_example_fuzz():
+    # before: accepted (β = 1 is never stable: the product of the eigenvalues is β = 1; an unknown
+    # method passed when every curvature was zero)
+    with pytest.raises(ValueError, match="`momentum`"):
+        S.lr_threshold_numeric(1.0, momentum=1.0)
+    with pytest.raises(ValueError, match="`method`"):
+        S.max_stable_lr(np.zeros(2), method="no-such-option")
+    from sgdsim.theory.langevin import UnderdampedLangevin
+    from sgdsim.theory.linreg_moments import LinRegMoments
+
+    with pytest.raises(ValueError, match="`momentum`"):
+        LinRegMoments(np.ones((2, 1)), np.zeros(2), lr=0.1, batch_size=1, momentum=1.0)
+    with pytest.raises(TypeError, match="`friction`"):
+        UnderdampedLangevin([1.0], True, [1.0])
