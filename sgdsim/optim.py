@@ -21,7 +21,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sgdsim._validation import as_float_array, check_in_range, check_int, check_positive
+from sgdsim._validation import (
+    as_float_array,
+    check_allocation,
+    check_bool,
+    check_in_range,
+    check_int,
+    check_positive,
+)
 
 __all__ = [
     "SGD",
@@ -43,27 +50,54 @@ class Schedule:
 
     Build one with :func:`constant_lr`, :func:`step_lr`, :func:`cosine_lr`, :func:`warmup_lr`, or
     wrap any function of the step index (vectorized over an integer array is faster).
+
+    A schedule is lazy: it is a function of the step, evaluated on the window of steps a run
+    needs (:meth:`values` with ``start``), so a run of ``10**12`` steps never builds an array of
+    ``10**12`` learning rates.
     """
 
     fn: Callable[[np.ndarray], np.ndarray]
     description: str = "custom"
 
+    def __post_init__(self) -> None:
+        if not callable(self.fn):
+            raise TypeError(f"`fn` must be a callable of the step index, got {self.fn!r}")
+        if not isinstance(self.description, str):
+            raise TypeError(f"`description` must be a str, got {self.description!r}")
+
     def __call__(self, step):
         return self.fn(step)
 
-    def values(self, steps: int) -> np.ndarray:
-        """Learning rates for steps 0..steps−1 as float64 (steps,); validated finite and ≥ 0."""
-        t = np.arange(steps)
+    def values(self, steps: int, *, start: int = 0) -> np.ndarray:
+        """Learning rates for steps ``start .. start+steps−1``, float64 ``(steps,)``.
+
+        Validated finite and ≥ 0. ``steps`` whose array would not fit in this machine's memory is
+        refused with the size it would need (evaluate long runs in windows with ``start``).
+        """
+        steps = check_int("steps", steps, minimum=0)
+        start = check_int("start", start, minimum=0)
+        check_allocation("steps", steps, 16.0 * steps, "an array of learning rates")
+        t = np.arange(start, start + steps, dtype=np.int64)
         try:
             lr = np.asarray(self.fn(t), dtype=np.float64)
             if lr.shape != (steps,):
                 raise ValueError
         except (TypeError, ValueError):
-            lr = np.array([float(self.fn(int(k))) for k in t])
+            lr = np.array([_schedule_value(self.fn, int(k)) for k in t], dtype=np.float64)
         if not np.all(np.isfinite(lr)) or np.any(lr < 0):
             bad = int(np.flatnonzero(~(np.isfinite(lr) & (lr >= 0)))[0])
-            raise ValueError(f"learning-rate schedule gave lr={float(lr[bad])!r} at step {bad}")
+            raise ValueError(
+                f"learning-rate schedule gave lr={float(lr[bad])!r} at step {start + bad}"
+            )
         return lr
+
+
+def _schedule_value(fn: Callable, step: int) -> float:
+    """One learning rate ``fn(step)`` as a float; a schedule returning a string is refused."""
+    out = fn(step)
+    if isinstance(out, (str, bytes, bool)):
+        raise TypeError(f"learning-rate schedule returned {out!r} at step {step}; need a number")
+    return float(out)
 
 
 def constant_lr(lr: float) -> Schedule:
@@ -75,7 +109,14 @@ def step_lr(lr: float, milestones: Sequence[int], factor: float = 0.1) -> Schedu
     """lr multiplied by ``factor`` at each milestone step (PyTorch MultiStepLR)."""
     lr = check_positive("lr", lr)
     factor = check_positive("factor", factor)
-    ms = np.sort(np.asarray([check_int("milestones", m, minimum=0) for m in milestones]))
+    if isinstance(milestones, (str, bytes)) or not np.iterable(milestones):
+        raise TypeError(
+            f"`milestones` must be a sequence of step indices (e.g. [{milestones!r}]), "
+            f"got {type(milestones).__name__} {milestones!r}"
+        )
+    ms = np.sort(
+        np.asarray([check_int("milestones", m, minimum=0) for m in milestones], dtype=np.int64)
+    )
     return Schedule(
         lambda t: lr * factor ** np.searchsorted(ms, np.asarray(t), side="right"),
         f"step({lr:g}, {ms.tolist()}, {factor:g})",
@@ -97,7 +138,8 @@ def cosine_lr(lr: float, total_steps: int, final_lr: float = 0.0) -> Schedule:
 
 def warmup_lr(base: Schedule | float, warmup_steps: int) -> Schedule:
     """Linear warm-up from lr/warmup_steps to the base schedule over ``warmup_steps``."""
-    base = base if isinstance(base, Schedule) else constant_lr(base)
+    if not isinstance(base, Schedule):
+        base = constant_lr(check_positive("base", base))
     w = check_int("warmup_steps", warmup_steps, minimum=1)
     return Schedule(
         lambda t: base(t) * np.minimum(1.0, (np.asarray(t) + 1.0) / w),
@@ -134,16 +176,20 @@ class SGD:
     def __post_init__(self) -> None:
         if not isinstance(self.lr, Schedule):
             object.__setattr__(self, "lr", constant_lr(self.lr))
-        check_in_range("momentum", self.momentum, 0.0, 1.0, high_open=True)
-        check_in_range("dampening", self.dampening, 0.0, 1.0)
-        check_positive("weight_decay", self.weight_decay, allow_zero=True)
+        for name, value in (
+            ("momentum", check_in_range("momentum", self.momentum, 0.0, 1.0, high_open=True)),
+            ("dampening", check_in_range("dampening", self.dampening, 0.0, 1.0)),
+            ("weight_decay", check_positive("weight_decay", self.weight_decay, allow_zero=True)),
+            ("nesterov", check_bool("nesterov", self.nesterov)),
+        ):
+            object.__setattr__(self, name, value)
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
             raise ValueError(
                 f"Nesterov momentum needs `momentum` > 0 and `dampening` = 0 (as in PyTorch), "
                 f"got momentum={self.momentum}, dampening={self.dampening}"
             )
-        check_positive("gamma", self.nudge_gamma)
-        check_int("top_k", self.nudge_top_k, minimum=0)
+        object.__setattr__(self, "nudge_gamma", check_positive("gamma", self.nudge_gamma))
+        object.__setattr__(self, "nudge_top_k", check_int("top_k", self.nudge_top_k, minimum=0))
         if self.nudge_basis is not None:
             e = as_float_array("eigenvectors", self.nudge_basis, ndim=2)
             if e.shape[1] != self.nudge_top_k:
@@ -198,7 +244,7 @@ def sgd(
     weight_decay: float = 0.0,
 ) -> SGD:
     """SGD in PyTorch's convention (see the module docstring). EMA momentum: dampening=momentum."""
-    return SGD(lr, momentum, dampening, bool(nesterov), weight_decay)
+    return SGD(lr, momentum, dampening, nesterov, weight_decay)
 
 
 def nudged_sgd(
@@ -217,4 +263,4 @@ def nudged_sgd(
     top-K Hessian eigenvectors of an analytic problem.
     """
     top_k = check_int("top_k", top_k, minimum=1)
-    return SGD(lr, momentum, dampening, bool(nesterov), weight_decay, gamma, top_k, eigenvectors)
+    return SGD(lr, momentum, dampening, nesterov, weight_decay, gamma, top_k, eigenvectors)

@@ -539,6 +539,21 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]  # temp file removed
 
 
+def test_atomic_write_gives_the_normal_file_mode(tmp_path):
+    # before: 0600 (tempfile.mkstemp's mode survived os.replace); now what open() would give
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = report.atomic_write_text(tmp_path / "results.json", "{}")
+        plain = tmp_path / "plain.txt"
+        plain.write_text("{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode) == 0o644
+
+
 def test_context_savefig_records_paths(tmp_path):
     from matplotlib.figure import Figure
 

@@ -14,7 +14,7 @@ resumable results), :mod:`.core` (the driver), :mod:`.plots` (heatmaps and seed-
 import sys as _sys
 import types as _types
 
-from .core import SweepInterruptedError, SweepWarning, sweep
+from .core import SweepFailedError, SweepInterruptedError, SweepWarning, sweep
 from .executors import DaskExecutor, Executor, ProcessExecutor, SerialExecutor
 from .grid import Grid, product, zipped
 from .store import (
@@ -34,6 +34,7 @@ __all__ = [
     "SerialExecutor",
     "StoreError",
     "StoreLockedError",
+    "SweepFailedError",
     "SweepInterruptedError",
     "SweepWarning",
     "load_failures",

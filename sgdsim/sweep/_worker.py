@@ -7,6 +7,7 @@ nothing heavy beyond numpy. Records are plain tuples/dicts of numpy arrays so th
 from __future__ import annotations
 
 import os
+import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -14,7 +15,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["normalize_output", "run_chunk"]
+__all__ = ["init_worker", "normalize_output", "process_start_time", "run_chunk"]
+
+#: how often a pool worker checks that the sweep driver is still alive (seconds)
+PARENT_POLL_S = 0.2
 
 #: array kinds a result may have: bool, signed/unsigned int, float (netCDF4-compatible, no pickle)
 _KINDS = "biuf"
@@ -150,3 +154,52 @@ def limit_threads(threads: int) -> None:
     except Exception:  # pragma: no cover - optional
         pass
 
+
+
+def process_start_time(pid: int) -> str | None:
+    """An identity of process ``pid`` that survives PID reuse: its start time in clock ticks
+    since boot (Linux ``/proc/<pid>/stat`` field 22), or None where /proc is unavailable."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _driver_alive(pid: int, start: str | None) -> bool:
+    """Whether the sweep driver (``pid`` started at ``start``) still runs (a zombie counts as
+    dead: it computes nothing and will save nothing)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel whether the pid exists
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return fields[0] != "Z" and (start is None or fields[19] == start)
+
+
+def _watch_driver(pid: int, start: str | None) -> None:
+    while _driver_alive(pid, start):
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)  # the driver is gone: nothing this worker computes can be saved
+
+
+def init_worker(threads: int, driver_pid: int, driver_start: str | None) -> None:
+    """Process-pool initializer: cap threads (:func:`limit_threads`) and exit when the driver dies.
+
+    A daemon thread polls the driver every :data:`PARENT_POLL_S` s and ends this process with
+    ``os._exit`` once the driver is gone (killed with SIGKILL, say). Without it, forkserver
+    workers orphaned by a killed driver kept computing points that could never be saved (the
+    forkserver and the resource tracker then live as long as they do).
+    """
+    limit_threads(threads)
+    threading.Thread(target=_watch_driver, args=(driver_pid, driver_start), daemon=True,
+                     name="sgdsim-driver-watch").start()

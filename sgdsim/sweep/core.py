@@ -27,7 +27,7 @@ from .store import (
     make_manifest,
 )
 
-__all__ = ["SweepInterruptedError", "SweepWarning", "sweep"]
+__all__ = ["SweepFailedError", "SweepInterruptedError", "SweepWarning", "sweep"]
 
 #: auto chunking: aim for chunks of this many seconds of work (bounds work lost on a kill and
 #: keeps the progress bar moving) ...
@@ -40,6 +40,20 @@ _CHUNKS_PER_WORKER = 4
 
 class SweepWarning(UserWarning):
     """Some points of a sweep failed (their errors are in the store / ``ds.attrs``)."""
+
+
+class SweepFailedError(RuntimeError):
+    """Every point of a sweep failed: nothing to return but failure records.
+
+    Attributes: ``failures`` (the ``{index, params, error}`` records, as in
+    ``ds.attrs["sweep_failures"]``), ``first_traceback`` (the first failure's traceback text) and
+    ``dataset`` (the all-NaN result, for inspection). The store, if any, keeps the records too.
+    """
+
+    def __init__(self, message: str, failures: list[dict[str, Any]], first_traceback: str,
+                 dataset: xr.Dataset) -> None:
+        super().__init__(message)
+        self.failures, self.first_traceback, self.dataset = failures, first_traceback, dataset
 
 
 class SweepInterruptedError(RuntimeError):
@@ -142,6 +156,8 @@ def sweep(
 
     Raises
     ------
+    SweepFailedError
+        Every point failed; the message names the first error and carries its traceback.
     FingerprintMismatchError
         ``store`` holds results of another configuration.
     StoreError
@@ -169,8 +185,16 @@ def sweep(
     finally:
         st.close()
     fails = json.loads(ds.attrs["sweep_failures"])
+    where = f" (tracebacks in {st.path}/failures)" if isinstance(st, DirectoryStore) else ""
+    if fails and bool(ds["failed"].all()):
+        first = st.failures().get(int(fails[0]["index"]), {})
+        tb = str(first.get("traceback", ""))
+        raise SweepFailedError(
+            f"all {grid.size} sweep points failed{where}; first: {fails[0]['params']}: "
+            f"{fails[0]['error']}" + (f"\n\nits traceback:\n{tb}" if tb else ""),
+            fails, tb, ds,
+        )
     if fails:
-        where = f" (tracebacks in {st.path}/failures)" if isinstance(st, DirectoryStore) else ""
         warnings.warn(f"{len(fails)} of {grid.size} sweep points failed{where}; first: "
                       f"{fails[0]['params']}: {fails[0]['error']}", SweepWarning, stacklevel=2)
     return ds

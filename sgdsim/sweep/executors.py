@@ -17,7 +17,7 @@ from typing import Any
 
 from sgdsim._validation import check_int
 
-from ._worker import limit_threads
+from ._worker import init_worker, process_start_time
 
 __all__ = ["DaskExecutor", "Executor", "ProcessExecutor", "SerialExecutor", "make_executor"]
 
@@ -93,6 +93,62 @@ def _default_context() -> mp.context.BaseContext:
     return mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
 
 
+def _unguarded_main_line() -> int | None:
+    """The line of the ``__main__`` script now running at its top level, if that line is not
+    inside an ``if __name__ == "__main__":`` block (None if guarded, or not a script)."""
+    import ast
+    import sys
+
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or not path or not str(path).endswith(".py"):
+        return None  # interactive session, notebook, python -c, python -m pytest: no script
+    frame = sys._getframe(1)
+    line = None
+    while frame is not None:  # the outermost frame executing the script's module body
+        if frame.f_globals is main.__dict__ and frame.f_code.co_name == "<module>":
+            line = frame.f_lineno
+        frame = frame.f_back
+    if line is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), filename=str(path))
+    except (OSError, SyntaxError, ValueError):
+        return None
+
+    def is_guard(node: ast.AST) -> bool:
+        if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare):
+            return False
+        parts = [node.test.left, *node.test.comparators]
+        names = [p for p in parts if isinstance(p, ast.Name) and p.id == "__name__"]
+        consts = [p for p in parts if isinstance(p, ast.Constant) and p.value == "__main__"]
+        return bool(names and consts)
+
+    for node in ast.walk(tree):
+        if is_guard(node) and node.lineno <= line <= (node.end_lineno or node.lineno):
+            return None
+    return line
+
+
+def _require_main_guard() -> None:
+    """Refuse a process-pool sweep started at the top level of a script without the
+    ``__main__`` guard: each worker imports the script (forkserver/spawn) and would start the
+    sweep again, failing with StoreLockedError, and the driver could only say "run again"."""
+    import sys
+
+    line = _unguarded_main_line()
+    if line is not None:
+        path = sys.modules["__main__"].__file__
+        raise RuntimeError(
+            f"{path}, line {line}, starts a sweep with executor='processes' outside an "
+            "`if __name__ == \"__main__\":` block. The worker processes import this script, and "
+            "would each run the sweep again. Put the code that starts the sweep under\n\n"
+            "    if __name__ == \"__main__\":\n        ...\n\n"
+            "(functions the sweep calls stay at module level, above it)"
+        )
+
+
 class ProcessExecutor(Executor):
     """A local pool of worker processes (``concurrent.futures.ProcessPoolExecutor``).
 
@@ -110,7 +166,10 @@ class ProcessExecutor(Executor):
     -----
     fn must be importable in the workers (defined at module level, not in ``__main__`` of an
     interactive session or as a lambda). If a worker dies, the pool is rebuilt on the next
-    submit.
+    submit. Workers exit by themselves within ~0.2 s when the driver process dies (however it
+    dies, SIGKILL included); the forkserver and the resource tracker follow them. A script that
+    starts a sweep at its top level must do so under ``if __name__ == "__main__":`` (the workers
+    import the script): :meth:`prepare` checks this and says what to add.
     """
 
     def __init__(self, workers: int | None = None, *, threads_per_worker: int | None = None,
@@ -130,6 +189,7 @@ class ProcessExecutor(Executor):
     def prepare(self, fn: Callable[..., Any]) -> None:
         import pickle
 
+        _require_main_guard()
         try:
             pickle.dumps(fn)
         except Exception as e:
@@ -140,8 +200,10 @@ class ProcessExecutor(Executor):
             ) from None
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
+        me = os.getpid()
         return cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=self._ctx,
-                                      initializer=limit_threads, initargs=(self.threads,))
+                                      initializer=init_worker,
+                                      initargs=(self.threads, me, process_start_time(me)))
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> cf.Future:
         if self._pool is None:
@@ -188,14 +250,21 @@ class DaskExecutor(Executor):
                               "pip install 'dask[distributed]' (the sgdsim[dist] extra)") from None
         self._distributed = distributed
         if isinstance(client, str):
-            self.client = distributed.Client(client)
+            if "://" not in client:  # checked here: distributed can deadlock on junk addresses
+                raise ValueError(f"`client` (the sweep's `executor`) {client!r} is not a "
+                                 "scheduler address like 'tcp://host:8786'")
+            try:
+                self.client = distributed.Client(client)
+            except (ValueError, TypeError) as e:  # a malformed address, named as the user wrote it
+                raise ValueError(f"`client` (the sweep's `executor`) {client!r} is not a scheduler "
+                                 f"address like 'tcp://host:8786': {e}") from None
             self._own = True
         elif isinstance(client, distributed.Client):
             self.client = client
             self._own = False
         else:
-            raise TypeError(f"`executor` must be a distributed.Client or an address, got "
-                            f"{client!r}")
+            raise TypeError(f"`client` (the sweep's `executor`) must be a distributed.Client or "
+                            f"a scheduler address, got {client!r}")
         self.workers = max(1, sum(self.client.nthreads().values()))
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any:

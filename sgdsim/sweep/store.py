@@ -64,8 +64,11 @@ _FAIL_RE = re.compile(r"^point-(\d{9,})\.json$")
 _TMP_PREFIX = ".tmp-"
 
 
-class StoreError(RuntimeError):
-    """The results store is unreadable, corrupt, or holds files that sgdsim did not write."""
+class StoreError(RuntimeError, ValueError):
+    """The results store is unreadable, corrupt, or holds files that sgdsim did not write.
+
+    Also a ``ValueError``: the ``store``/``path`` argument does not name a usable store.
+    """
 
 
 class FingerprintMismatchError(StoreError):
@@ -321,6 +324,9 @@ class DirectoryStore(MemoryStore):
     def __init__(self, path: str | os.PathLike[str], manifest: Mapping[str, Any] | None = None,
                  *, overwrite: bool = False) -> None:
         super().__init__({})
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"`path` of the sweep store must be a str or os.PathLike, got "
+                            f"{type(path).__name__} {path!r}")
         self.path = Path(path)
         self._chunk_dir = self.path / "chunks"
         self._fail_dir = self.path / "failures"

@@ -16,7 +16,12 @@ from sgdsim.theory.homogenized import (
     critical_lr,
     power_law_risk_exponent,
 )
-from sgdsim.theory.linreg_moments import LinRegMoments, mean_square_lr_threshold, minibatch_kappa
+from sgdsim.theory.linreg_moments import (
+    LinRegMoments,
+    mean_square_lr_threshold,
+    mean_square_rate,
+    minibatch_kappa,
+)
 from sgdsim.theory.lyapunov import NoisyQuadraticMoments
 from sgdsim.theory.stability import (
     METHODS,
@@ -61,6 +66,7 @@ __all__ = [
     "lr_threshold_numeric",
     "max_stable_lr",
     "mean_square_lr_threshold",
+    "mean_square_rate",
     "method_params",
     "minibatch_kappa",
     "nsgd_is_stable",

@@ -32,10 +32,17 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg as spla
 
-from sgdsim._validation import as_float_array, check_choice, check_int, check_positive
-from sgdsim.theory.stability import _bisect_stable, step_matrices
+from sgdsim._validation import (
+    as_float_array,
+    check_bool,
+    check_choice,
+    check_in_range,
+    check_int,
+    check_positive,
+)
+from sgdsim.theory.stability import _bisect_stable, _check_rtol, step_matrices
 
-__all__ = ["LinRegMoments", "mean_square_lr_threshold", "minibatch_kappa"]
+__all__ = ["LinRegMoments", "mean_square_lr_threshold", "mean_square_rate", "minibatch_kappa"]
 
 _DENSE_MAX = 4096  # largest n² for which the n²×n² moment operator is built densely (128 MiB)
 _DENSE_EIG_MAX = 900  # largest n² for dense eigenvalues of that operator (else ARPACK)
@@ -45,7 +52,7 @@ def minibatch_kappa(n_samples: int, batch_size: int, replacement: bool) -> float
     """Factor κ multiplying the per-sample gradient covariance / B (see module docstring)."""
     N = check_int("n_samples", n_samples, minimum=1)
     B = check_int("batch_size", batch_size, minimum=1)
-    if replacement:
+    if check_bool("replacement", replacement):
         return 1.0
     if B > N:
         raise ValueError(
@@ -101,8 +108,9 @@ class LinRegMoments:
         N, d = X.shape
         y = as_float_array("y", self.y, shape=(N,))
         eta = check_positive("lr", self.lr)
+        check_in_range("momentum", self.momentum, 0.0, 1.0, high_open=True)  # as sgdsim.sgd
         B = check_int("batch_size", self.batch_size, minimum=1)
-        kappa = minibatch_kappa(N, B, bool(self.replacement))
+        kappa = minibatch_kappa(N, B, self.replacement)
         H = X.T @ X / N
         w_hat = np.linalg.lstsq(X, y, rcond=None)[0]
         r = y - X @ w_hat
@@ -243,23 +251,29 @@ class LinRegMoments:
 
         return spla.LinearOperator((n * n, n * n), matvec=mv, dtype=np.float64)
 
+    def mean_square_rate(self) -> float:
+        """Spectral radius ``ρ(T)`` of the homogeneous second-moment map alone (mean-square rate).
+
+        ρ(T) by dense eigenvalues for n² ≤ 900, else ARPACK (k = 4). Null-space modes of a
+        singular H contribute eigenvalues exactly 1 (they are never moved).
+        """
+        n = self.state_dim
+        if n * n <= _DENSE_EIG_MAX:
+            return float(np.max(np.abs(np.linalg.eigvals(self.operator_matrix()))))
+        vals = spla.eigs(
+            self._linear_operator(False), k=4, which="LM", tol=1e-10,
+            v0=np.eye(n).ravel(), return_eigenvectors=False, maxiter=20000,
+        )
+        return float(np.max(np.abs(vals)))
+
     def spectral_radius(self) -> float:
         """Spectral radius of the full moment map: ``max(ρ(A), ρ(T))``.
 
         The (m, Z) map is block triangular, so its spectrum is that of A (mean) together with that
-        of T (second moment). ρ(T) by dense eigenvalues for n² ≤ 900, else ARPACK (k = 4).
+        of T (second moment, :meth:`mean_square_rate`).
         """
         rho_a = float(np.max(np.abs(np.linalg.eigvals(self.A))))
-        n = self.state_dim
-        if n * n <= _DENSE_EIG_MAX:
-            rho_t = float(np.max(np.abs(np.linalg.eigvals(self.operator_matrix()))))
-        else:
-            vals = spla.eigs(
-                self._linear_operator(False), k=4, which="LM", tol=1e-10,
-                v0=np.eye(n).ravel(), return_eigenvectors=False, maxiter=20000,
-            )
-            rho_t = float(np.max(np.abs(vals)))
-        return max(rho_a, rho_t)
+        return max(rho_a, self.mean_square_rate())
 
     def stationary(self, *, method: str = "auto") -> np.ndarray:
         """Stationary state second moment Z∞ (n, n) (the stationary mean is 0).
@@ -303,6 +317,61 @@ class LinRegMoments:
         return 0.5 * float(np.sum(self.H * Z[:d, :d]))
 
 
+def _range_projection(X: np.ndarray) -> np.ndarray:
+    """``X V_r`` (N, r): the data in the coordinates of the range of ``H = XᵀX/N`` (rank r).
+
+    Directions in the null space of H have zero curvature and no gradient noise (``x_nᵀe = 0``
+    for every sample), so SGD leaves them unchanged: they are marginal (second-moment eigenvalue
+    exactly 1) for every lr, as in :func:`max_stable_lr`, and do not constrain it. The rank uses
+    the LAPACK SVD with NumPy's ``matrix_rank`` tolerance ``σ_max·max(N, d)·eps``.
+    """
+    if X.size == 0:
+        return X[:, :0]
+    _, sv, vt = np.linalg.svd(X, full_matrices=False)
+    tol = sv.max(initial=0.0) * max(X.shape) * np.finfo(np.float64).eps
+    return X @ vt[sv > tol].T
+
+
+def _moments(X, lr, batch_size, replacement, momentum, dampening, nesterov):
+    return LinRegMoments(
+        X, np.zeros(X.shape[0]), lr=lr, batch_size=batch_size, replacement=replacement,
+        momentum=momentum, dampening=dampening, nesterov=nesterov,
+    )
+
+
+def mean_square_rate(
+    X: np.ndarray,
+    lr: float,
+    batch_size: int,
+    *,
+    replacement: bool = True,
+    momentum: float = 0.0,
+    dampening: float = 0.0,
+    nesterov: bool = False,
+) -> float:
+    """Mean-square rate of minibatch SGD on linear regression: ``ρ(T)``, on its own.
+
+    ``T`` is the homogeneous second-moment map of
+    :class:`LinRegMoments` (loss ``(1/2N)‖Xw − y‖²``), so the
+    excess second moment decays (or grows) like ``ρ(T)^k``; it does not depend on ``y``. This is
+    the rate alone, unlike ``LinRegMoments.spectral_radius()``, which is ``max(ρ(A), ρ(T))`` of the
+    full (mean, second-moment) map (``ρ(A)² ≤ ρ(T)``). On a singular ``H`` the null-space modes
+    make ``ρ(T) ≥ 1`` at every lr (they are marginal, see :func:`mean_square_lr_threshold`).
+
+    Parameters
+    ----------
+    X : ndarray, shape ``(N, d)``
+    lr : float
+        η > 0.
+    batch_size : int
+        B ≥ 1 (≤ N without replacement).
+    replacement, momentum, dampening, nesterov
+        As in :class:`LinRegMoments`.
+    """
+    X = as_float_array("X", X, ndim=2)
+    return _moments(X, lr, batch_size, replacement, momentum, dampening, nesterov).mean_square_rate()
+
+
 def mean_square_lr_threshold(
     X: np.ndarray,
     batch_size: int,
@@ -315,28 +384,51 @@ def mean_square_lr_threshold(
 ) -> float:
     """Mean-square stability threshold of minibatch SGD on linear regression.
 
-    The largest η for which the exact first- and second-moment map of
-    :class:`LinRegMoments` (loss ``(1/2N)‖Xw − y‖²``, batches of
-    ``batch_size`` drawn with or without replacement) has spectral radius < 1. Found by bisection
-    (relative width ``rtol``) from ``2/λ_max(H)``, assuming the stable set is an interval.
-    With ``B = N`` without replacement this is the GD threshold ``2/λ_max``.
+    The largest η for which the mean-square rate :func:`mean_square_rate` is < 1 (which implies a
+    stable mean, ``ρ(A)² ≤ ρ(T)``), for the loss ``(1/2N)‖Xw − y‖²`` and batches of ``batch_size``
+    drawn with or without replacement. Found by bisection from ``0.5/λ_max(H)`` (doubling until
+    unstable) to a bracket of relative width ``rtol``, so the result is within ``rtol/2``
+    (relative) of the threshold; assumes the stable set is an interval. With ``B = N`` without
+    replacement this is the GD threshold ``2/λ_max``.
+
+    Zero-curvature modes (a singular ``H``, e.g. interpolating least squares with N < d) are
+    marginal for every lr and do not constrain it (as in
+    :func:`~sgdsim.theory.stability.max_stable_lr`): the threshold is that of the problem
+    projected on the range of H. Returns ``inf`` if ``H = 0``.
 
     Parameters
     ----------
     X : ndarray, shape ``(N, d)``
     batch_size : int
-        B in [1, N] (B ≤ N also required with replacement only for consistency).
+        B in [1, N] without replacement; any B ≥ 1 with replacement.
+    replacement, momentum, dampening, nesterov
+        As in :class:`LinRegMoments`.
+    rtol : float
+        Relative width of the final bracket, in [1e-15, 1).
     """
     X = as_float_array("X", X, ndim=2)
-    y = np.zeros(X.shape[0])
+    if X.shape[0] == 0:
+        raise ValueError(f"`X` must have at least one row (sample), got shape {X.shape}")
+    rtol = _check_rtol(rtol)
+    check_in_range("momentum", momentum, 0.0, 1.0, high_open=True)  # β = 1: no lr is stable
+    Xr = _range_projection(X)
+    _moments(X[:, :0], 1.0, batch_size, replacement, momentum, dampening, nesterov)  # checks args
+    if Xr.shape[1] == 0:
+        return float("inf")
+
+    # The moment map depends on η and X only through η·x_n x_nᵀ, so the threshold of sX is
+    # that of X over s²: bisect on X/max|X| (no overflow of η for tiny or huge data), rescale.
+    scale = float(np.max(np.abs(Xr)))
+    Xn = Xr / scale
 
     def stable(eta: float) -> bool:
-        m = LinRegMoments(
-            X, y, lr=eta, batch_size=batch_size, replacement=replacement,
-            momentum=momentum, dampening=dampening, nesterov=nesterov,
-        )
-        return m.spectral_radius() < 1.0
+        m = _moments(Xn, eta, batch_size, replacement, momentum, dampening, nesterov)
+        return m.mean_square_rate() < 1.0
 
-    H = X.T @ X / X.shape[0]
-    lam_max = float(np.linalg.eigvalsh(H)[-1])
-    return _bisect_stable(stable, 0.5 / lam_max, rtol)
+    lam_max = float(np.linalg.eigvalsh(Xn.T @ Xn / Xn.shape[0])[-1])
+    with np.errstate(over="ignore"):  # scale² may underflow: divide twice
+        eta = np.float64(_bisect_stable(stable, 0.5 / lam_max, rtol)) / scale / scale
+    if not np.isfinite(eta):
+        raise ValueError(f"`X` is too small (max |X| = {scale:.3g}): the threshold overflows "
+                         "float64")
+    return float(eta)

@@ -24,8 +24,8 @@ stable iff the spectral radius of ``A`` is < 1. Closed forms (Jury conditions on
 * EMA: ``ηa > (2 + 2β)/(1 − β)``.
 
 Also here: the bisection threshold on the spectral radius (independent of the closed forms), the
-largest stable learning rate for a spectrum, nudged SGD (NSGD) and the mean-square stability of
-minibatch SGD on linear regression.
+largest stable learning rate for a spectrum and nudged SGD (NSGD). The mean-square stability of
+minibatch SGD on linear regression is in :mod:`sgdsim.theory.linreg_moments`.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import numpy as np
 
 from sgdsim._validation import (
     as_float_array,
+    check_bool,
     check_choice,
     check_in_range,
     check_int,
@@ -66,7 +67,8 @@ def method_params(method: str, momentum: float = 0.0) -> dict[str, float | bool]
     ----------
     method : {"gd", "heavy_ball", "nesterov", "ema"}
     momentum : float
-        β in [0, 1); ignored (forced to 0) for ``"gd"``.
+        β in [0, 1); must be 0 for ``"gd"`` (plain gradient descent has no momentum: a non-zero
+        β is refused rather than ignored).
 
     Returns
     -------
@@ -74,6 +76,11 @@ def method_params(method: str, momentum: float = 0.0) -> dict[str, float | bool]
     """
     check_choice("method", method, METHODS)
     beta = check_in_range("momentum", momentum, 0.0, 1.0, high_open=True)
+    if method == "gd" and beta != 0.0:
+        raise ValueError(
+            f"`momentum`={momentum!r} given with method='gd', which has no momentum; pass "
+            "momentum=0, or name the momentum method ('heavy_ball', 'nesterov' or 'ema')"
+        )
     if method == "gd":
         return {"momentum": 0.0, "dampening": 0.0, "nesterov": False}
     if method == "heavy_ball":
@@ -116,10 +123,12 @@ def step_matrices(
     A : ndarray, shape ``(..., 2, 2)``
     p : ndarray, shape ``(..., 2)``
     """
-    a = np.asarray(curvature, dtype=np.float64)
+    a = as_float_array("curvature", curvature)
     eta = check_positive("lr", lr)
     beta = check_in_range("momentum", momentum, 0.0, 1.0)
     tau = check_in_range("dampening", dampening, 0.0, 1.0)
+    nesterov = check_bool("nesterov", nesterov)
+    first_step = check_bool("first_step", first_step)
     if first_step:
         c_g, beta_buf = 1.0, 0.0
     else:
@@ -185,9 +194,19 @@ def threshold(method: str, momentum: float = 0.0) -> float:
 
 
 def lr_threshold(curvature: float, method: str = "gd", momentum: float = 0.0) -> float:
-    """Closed-form largest stable learning rate ``threshold(method, β)/a`` for curvature a > 0."""
+    """Closed-form largest stable learning rate ``threshold(method, β)/a`` for curvature a > 0.
+
+    ``momentum`` must be 0 for ``"gd"``. Raises ``ValueError`` when the threshold overflows
+    float64 (a curvature so small, e.g. subnormal, that ``threshold/a`` is not representable).
+    """
     a = check_positive("curvature", curvature)
-    return threshold(method, momentum) / a
+    eta = threshold(method, momentum) / a
+    if not np.isfinite(eta):
+        raise ValueError(
+            f"`curvature`={curvature!r} is too small: the threshold {threshold(method, momentum):g}"
+            f"/curvature overflows float64"
+        )
+    return eta
 
 
 def lr_threshold_numeric(
@@ -201,12 +220,14 @@ def lr_threshold_numeric(
     """Critical learning rate by bisection on the spectral radius of the companion matrix.
 
     Independent of the closed forms: the stable set is ``(0, η*)`` and ``η*`` is bracketed by
-    doubling from ``1/a`` until the spectral radius exceeds 1, then bisected to relative width
-    ``rtol``. Returns ``η*`` (so ``η*·a`` is the critical ``ηa``).
+    doubling from ``1/a`` until the spectral radius exceeds 1, then bisected to a bracket of
+    relative width ``rtol`` (in [1e-15, 1)), whose midpoint is returned: within ``rtol/2``
+    (relative) of ``η*`` (so ``η*·a`` is the critical ``ηa``).
     """
     a = check_positive("curvature", curvature)
-    check_positive("rtol", rtol)
-    kw = {"momentum": momentum, "dampening": dampening, "nesterov": nesterov}
+    rtol = _check_rtol(rtol)
+    check_in_range("momentum", momentum, 0.0, 1.0, high_open=True)  # β = 1 is never stable
+    kw = {"momentum": momentum, "dampening": dampening, "nesterov": check_bool("nesterov", nesterov)}
 
     def stable(eta: float) -> bool:
         return not spectral_radius(a, eta, **kw) > 1.0
@@ -226,17 +247,25 @@ def max_stable_lr(
 
     ``min_i threshold(method, β)/(λ_i + λ_wd)`` over modes with positive curvature; a mode with
     zero curvature is marginal (eigenvalue 1) for every lr and does not constrain it. Returns
-    ``0.0`` if some curvature is negative (no lr is stable) and ``inf`` if all are zero.
+    ``0.0`` if some curvature is negative (no lr is stable) and ``inf`` if all are zero;
+    ``ValueError`` if the bound overflows float64 (a subnormal largest curvature).
     """
     lam = as_float_array("eigenvalues", eigenvalues, ndim=1)
     wd = check_positive("weight_decay", weight_decay, allow_zero=True)
+    crit = threshold(method, momentum)  # validates method and momentum whatever the spectrum
     a = lam + wd
     if np.any(a < 0):
         return 0.0
     a = a[a > 0]
     if a.size == 0:
         return float("inf")
-    return threshold(method, momentum) / float(np.max(a))
+    eta = crit / float(np.max(a))
+    if not np.isfinite(eta):
+        raise ValueError(
+            f"`eigenvalues`: the largest curvature {float(np.max(a))!r} is too small, the stable "
+            "learning-rate bound overflows float64"
+        )
+    return eta
 
 
 def _nsgd_checked(eigenvalues, gamma, top_k):
@@ -272,6 +301,11 @@ def nsgd_is_stable(eigenvalues: np.ndarray, lr: float, gamma: float, top_k: int)
     return bool(np.all(lam >= 0) and np.all(step * lam < 2.0))
 
 
+def _check_rtol(rtol: float) -> float:
+    """Bisection tolerance: relative, in [1e-15, 1) (below float64 resolution it cannot be met)."""
+    return check_in_range("rtol", rtol, 1e-15, 1.0, high_open=True)
+
+
 def _bisect_stable(
     is_stable: Callable[[float], bool],
     start: float,
@@ -279,7 +313,9 @@ def _bisect_stable(
     error: str = "no instability found",
 ) -> float:
     """Edge ``η*`` of a stable interval ``(0, η*)``: double from ``start`` until unstable
-    (``ValueError(error)`` past ``1e12·start``), then bisect to relative width ``rtol``."""
+    (``ValueError(error)`` past ``1e12·start``), then bisect until the bracket's relative width is
+    at most ``rtol``; the midpoint is returned, so ``|η − η*| ≤ rtol·η*/2`` when ``is_stable``
+    is exact. Stops early if the bracket reaches adjacent floats."""
     lo, hi = 0.0, start
     while is_stable(hi):
         lo, hi = hi, 2.0 * hi
@@ -287,6 +323,8 @@ def _bisect_stable(
             raise ValueError(error)
     while hi - lo > rtol * hi:
         mid = 0.5 * (lo + hi)
+        if mid in (lo, hi):  # adjacent floats: the bracket cannot shrink further
+            break
         if is_stable(mid):
             lo = mid
         else:

@@ -71,3 +71,12 @@ def tiny(i: int, seed: int) -> dict[str, float]:
 
 def shape_changes(lr: float, seed: int) -> dict[str, object]:
     return {"v": np.zeros(3 if lr < 0.25 else 4)}
+
+
+def sleepy(lr: float, seed: int, *, marker_dir: str, seconds: float) -> dict[str, float]:
+    """Announce this worker (a ``pid_<pid>`` file), then sleep: a point that outlives a test."""
+    import time
+
+    Path(marker_dir, f"pid_{os.getpid()}").touch()
+    time.sleep(seconds)
+    return {"y": lr + seed}

@@ -108,3 +108,13 @@ def test_dask_survives_a_killed_worker(client, tmp_path, serial_result):
     ds = sweep(fn, GRID, executor=client, store=tmp_path / "s", chunk_size=1, progress=False)
     np.testing.assert_array_equal(ds["final"].values, serial_result["final"].values)
     assert sorted(done_indices(DirectoryStore(tmp_path / "s"))) == list(range(GRID.size))
+
+
+def test_dask_executor_names_its_argument():
+    from sgdsim.sweep import DaskExecutor
+
+    with pytest.raises(TypeError, match="`client`"):  # before: "`executor` must be ..." from here
+        DaskExecutor(None)
+    for junk in ("0.1", "", "yes"):  # before: distributed's "missing port number in address"
+        with pytest.raises(ValueError, match="`client`.* is not a scheduler address"):
+            DaskExecutor(junk)

@@ -20,6 +20,7 @@ from sgdsim.sweep import (
     FingerprintMismatchError,
     Grid,
     StoreError,
+    SweepFailedError,
     SweepWarning,
     load_failures,
     load_sweep,
@@ -226,11 +227,20 @@ def test_duplicate_point_in_two_files_is_an_error(tmp_path):
         ({"config": [1]}, TypeError, "`config` must be a mapping"),
         ({"executor": "processes", "workers": 0}, ValueError, "`workers` must be >= 1"),
         ({"executor": "serial", "workers": 2}, ValueError, "needs executor='processes'"),
+        ({"store": 3}, TypeError, "`path` of the sweep store"),  # before: Path(3) TypeError
     ],
 )
 def test_bad_arguments(kwargs, err, match):
     with pytest.raises(err, match=match):
         sweep(noisy_sgd, GRID, progress=False, **kwargs)
+
+
+def test_loading_a_missing_store_is_a_value_error(tmp_path):
+    # StoreError is also a ValueError: the path does not name a usable store
+    with pytest.raises(ValueError, match="is not a sweep store"):
+        load_sweep(tmp_path / "nothing-here")
+    with pytest.raises(TypeError, match="`path`"):
+        load_failures(None)
 
 
 def test_unpicklable_fn_is_refused_before_any_process_starts():
@@ -240,12 +250,29 @@ def test_unpicklable_fn_is_refused_before_any_process_starts():
 
 
 def test_bad_fn_outputs_are_point_failures():
-    with pytest.warns(SweepWarning, match="must return a dict"):
+    # every point fails here, so the sweep raises (issue 14) with the first error attached
+    with pytest.raises(SweepFailedError, match="must return a dict"):
         sweep(lambda lr, seed: [lr], GRID, progress=False)
-    with pytest.warns(SweepWarning, match="clashes with a sweep parameter"):
+    with pytest.raises(SweepFailedError, match="clashes with a sweep parameter"):
         sweep(lambda lr, seed: {"lr": lr}, GRID, progress=False)
-    with pytest.warns(SweepWarning, match="dtype <U"):
+    with pytest.raises(SweepFailedError, match="dtype <U"):
         sweep(lambda lr, seed: {"s": "x"}, GRID, progress=False)
+
+
+def test_sweep_whose_every_point_fails_raises_with_the_first_error(tmp_path):
+    # before: a Dataset of only `failed` and a SweepWarning
+    def boom(lr, seed):
+        raise FloatingPointError(f"boom at lr={lr}, seed={seed}")
+
+    with pytest.raises(SweepFailedError, match=r"all 12 sweep points failed .*tracebacks in") as ei:
+        sweep(boom, GRID, store=tmp_path / "s", progress=False)
+    err = ei.value
+    assert len(err.failures) == GRID.size
+    assert "FloatingPointError: boom at lr=" in err.failures[0]["error"]
+    assert "raise FloatingPointError" in err.first_traceback  # the traceback itself travels
+    assert "its traceback" in str(err)
+    assert bool(err.dataset["failed"].all())
+    assert len(load_failures(tmp_path / "s")) == GRID.size  # the records are kept on disk
 
 
 def test_auto_chunk_sizes():

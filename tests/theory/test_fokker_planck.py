@@ -9,6 +9,7 @@ conservation of mass; the analytic Kramers stationary current J = (v p, −ω² 
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import numpy as np
@@ -519,3 +520,127 @@ def test_weakly_damped_kramers_stationary_is_accurate():
     exact = np.exp(-0.5 * (xx**2 + vv**2)) / (2 * np.pi)  # S∞ = diag(kT/ω², kT) = I
     l1 = np.sum(np.abs(res.density - exact)) * fp.grid.cell_volume
     assert l1 < 3e-3  # second order at h = 0.125: ~1.4e-3 expected from the W4 scaling
+
+
+# --- issue 14: bad input never passes silently ------------------------------------------------
+def _moments_2d(g, p):
+    w = p * g.cell_volume
+    pts = g.points
+    m = np.einsum("ij,ijk->k", w, pts)
+    c = np.einsum("ij,ijk,ijl->kl", w, pts - m, pts - m)
+    return m, c
+
+
+def test_zero_diffusion_central_propagate_refused_exponential_stays_positive():
+    # before: a Gaussian moved by b = −x with D = 0 came back with min −3.8 and only a warning
+    g = Grid.square(3.0, 31)
+    p0 = np.exp(-((g.points - 1.0) ** 2).sum(-1))
+    for scheme in ("central", "central4"):
+        with pytest.raises(ValueError, match="zero diffusion.*exponential"):
+            propagate(FokkerPlanck(g, -np.eye(2), 0.0, scheme=scheme), p0, 2.0, dt=0.05)
+    fp = FokkerPlanck(g, -np.eye(2), 0.0, scheme="exponential")
+    assert fp.zero_diffusion
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FokkerPlanckWarning)  # the transported blob is narrow
+        res = propagate(fp, p0, 2.0, dt=0.05)
+    assert res.min_value >= 0.0  # upwinding is an M-matrix scheme: positivity is exact
+    assert res.mass_drift <= 1e-12 * g.integrate(p0)  # conservation to round-off
+    with pytest.raises(ValueError, match="zero diffusion.*point mass"):
+        stationary(fp)
+    # the Kramers drift without noise, exponential scheme: before, "Factor is exactly singular"
+    kr = FokkerPlanck(Grid.square(6.0, 16), [[0.0, 1.0], [-1.0, -1.0]], 0.0, scheme="exponential")
+    assert np.all(np.isfinite(kr.generator.data))
+    with pytest.raises(ValueError, match="zero diffusion"):
+        stationary(kr)
+
+
+@pytest.mark.parametrize("bad, match", [("negative", "non-negative"), ("zero", "positive mass"),
+                                        ("minus", "positive mass")])
+def test_propagate_refuses_negative_or_empty_p0(bad, match):
+    g = Grid.square(4.0, 16, 1)
+    fp = FokkerPlanck(g, -np.eye(1), 0.5)
+    p0 = np.exp(-g.centers[0] ** 2)
+    if bad == "negative":
+        p0[5] = -0.1  # positive total mass, one negative cell
+    else:
+        p0 = 0.0 * p0 if bad == "zero" else -p0
+    with pytest.raises(ValueError, match=f"`p0`.*{match}"):
+        propagate(fp, p0, 1.0, dt=0.1)
+
+
+def test_runaway_propagate_refused_before_any_work_and_progress_bar(capsys):
+    g = Grid.square(5.0, 64, 1)
+    fp = FokkerPlanck(g, -np.eye(1), 0.5)
+    p0 = np.exp(-(g.centers[0] ** 2))
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match=r"1e\+11 steps.*max_steps=1000000.*max_steps=None"):
+        propagate(fp, p0, 1e9, dt=0.01)
+    assert time.perf_counter() - t0 < 1.0  # refused up front, not after a factorization
+    with pytest.raises(ValueError, match="max_steps"):
+        propagate(fp, p0, 1.0, steps=11, max_steps=10)
+    res = propagate(fp, p0, 1.0, steps=20, max_steps=None, progress=True)
+    assert res.times[-1] == pytest.approx(1.0)
+    assert "Fokker-Planck" in capsys.readouterr().err  # the tqdm bar, on stderr
+    with pytest.raises(TypeError, match="progress"):
+        propagate(fp, p0, 1.0, steps=2, progress="yes")
+
+
+def test_from_sde_takes_linear_sde_sign_and_centre():
+    # LinearSDE dx = −A(x − x*)dt + √(2D)dW with non-normal A, correlated D and x* ≠ 0. Truth:
+    # mean x* and the Lyapunov covariance (scipy's Bartels–Stewart solver, another algorithm).
+    from sgdsim.theory.langevin import LinearSDE
+
+    sde = LinearSDE([[1.0, 0.5], [-0.3, 0.8]], [[0.3, 0.1], [0.1, 0.5]], [0.4, -0.3])
+    g = Grid.square(6.0, 48)
+    with pytest.warns(FokkerPlanckWarning, match="too coarse"):  # 2.2 cells/σ: moments still exact
+        res = stationary(FokkerPlanck.from_sde(g, sde))
+    m, c = _moments_2d(g, res.density)
+    # measured 4e-14 (mean), 3e-13 (covariance) at 48² with the walls at ≥ 7.6σ; 1e-10 leaves
+    # 300× for BLAS/LU round-off differences (at 32² it is 2e-8: the grid limit, not round-off)
+    np.testing.assert_allclose(m, sde.x_star, atol=1e-10)
+    np.testing.assert_allclose(c, sde.stationary_covariance(), atol=1e-10)
+    with pytest.raises(ValueError, match="`sde` has state dimension 2"):
+        FokkerPlanck.from_sde(Grid.square(6.0, 8, 1), sde)
+    with pytest.raises(TypeError, match="`sde`"):
+        FokkerPlanck.from_sde(g, np.eye(2))
+
+
+def test_kramers_with_anisotropic_noise_matrix():
+    # noise on x and v, correlated: the stationary density is the Gaussian of the Lyapunov
+    # equation M S + S Mᵀ + 2D = 0, not diag(kT/ω², kT)
+    from sgdsim.theory.langevin import LinearSDE
+
+    noise = np.array([[0.2, 0.1], [0.1, 1.0]])
+    fp = kramers(1.0, 1.0, n=48, half_width=9.0, noise=noise)
+    truth = LinearSDE(-fp.drift, noise).stationary_covariance()
+    with pytest.warns(FokkerPlanckWarning, match="too coarse"):  # 3.4 cells/σ; moments exact
+        m, c = _moments_2d(fp.grid, stationary(fp).density)
+    # measured 3e-10 at 48² (walls at 7σ); 1e-8: 30× headroom, far below the 0.1-scale entries
+    np.testing.assert_allclose(c, truth, atol=1e-8)
+    np.testing.assert_allclose(m, 0.0, atol=1e-8)
+    with pytest.raises(ValueError, match="noise"):
+        kramers(noise=[[1.0, 2.0], [2.0, 1.0]])  # not PSD
+
+
+def test_solvers_refuse_a_non_operator_and_bad_thresholds():
+    # before: AttributeError "'NoneType' object has no attribute 'grid'" / str-float errors
+    g = Grid.square(4.0, 16, 1)
+    fp = FokkerPlanck(g, -np.eye(1), 0.5)
+    p = np.exp(-g.centers[0] ** 2)
+    for call in (lambda: stationary(None), lambda: propagate("fp", p, 1.0, dt=0.1),
+                 lambda: probability_current(None, p)):
+        with pytest.raises(TypeError, match="`fp` must be a FokkerPlanck"):
+            call()
+    with pytest.raises(TypeError, match="`undershoot_tol`"):
+        stationary(fp, undershoot_tol="1e-3")
+    with pytest.raises(ValueError, match="`wall_tol`"):
+        propagate(fp, p, 1.0, dt=0.1, wall_tol=-1.0)
+
+
+def test_grid_that_cannot_be_assembled_is_refused_with_its_size():
+    # before: kramers(n=10**6) was NumPy's MemoryError for 7.3 TiB; a 1-D grid of 10**9 cells
+    # ran the machine out of memory
+    with pytest.raises(ValueError, match=r"`grid`=\(1000000, 1000000\) needs .* TiB"):
+        kramers(n=10**6)
+    with pytest.raises(ValueError, match="`grid`"):
+        FokkerPlanck(Grid((-1.0,), (1.0,), (10**9,)), -np.eye(1), 1.0)

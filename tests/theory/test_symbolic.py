@@ -46,7 +46,8 @@ def test_jury_conditions_hold_below_and_fail_above(method):
 def test_symbolic_companion_matches_numeric(method):
     vals = {eta: 0.37, a: 1.9, beta: 0.63}
     A_sym = np.array(S.companion_matrix(method).subs(vals), dtype=float)
-    A_num = stability.companion_matrix(1.9, 0.37, **stability.method_params(method, 0.63))
+    b = 0.0 if method == "gd" else 0.63  # GD has no momentum (a β is refused)
+    A_num = stability.companion_matrix(1.9, 0.37, **stability.method_params(method, b))
     n = A_sym.shape[0]
     np.testing.assert_allclose(A_sym, A_num[:n, :n], rtol=1e-14)
 
@@ -78,7 +79,7 @@ def test_numeric_twins_match_lyapunov_code(method):
     lam = np.array([0.05, 0.7, 3.0])
     eta_v, b, B = 0.2, 0.6, 4
     C = np.array([1.0, 2.0, 0.5])
-    p = stability.method_params(method, b)
+    p = stability.method_params(method, 0.0 if method == "gd" else b)  # GD: β refused
     m = NoisyQuadraticMoments(lam, C, lr=eta_v, batch_size=B, **p)
     var = S.stationary_variance_fn(method)(eta_v, lam, b, C / B)
     np.testing.assert_allclose(m.stationary_mode_variance(), var, rtol=1e-11)  # 4x4 solves

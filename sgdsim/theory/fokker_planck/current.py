@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from sgdsim.theory.fokker_planck.operator import FokkerPlanck
+from sgdsim.theory.fokker_planck.operator import FokkerPlanck, check_fokker_planck
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ def probability_current(fp: FokkerPlanck, p: Any) -> ProbabilityCurrent:
 
     Consistent with the generator: ``L p = −Σ_i (J_i(right face) − J_i(left face)) / h_i``.
     """
-    g = fp.grid
+    g = check_fokker_planck("fp", fp).grid
     flat = fp.check_density("p", p)
     faces, centres = [], []
     for ax, flux in enumerate(fp.face_flux):
@@ -62,7 +62,7 @@ def plot_density(
     """
     import matplotlib.pyplot as plt
 
-    g = fp.grid
+    g = check_fokker_planck("fp", fp).grid
     arr = fp.check_density("p", p).reshape(g.shape)
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 4))

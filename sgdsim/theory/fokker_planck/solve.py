@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -11,12 +12,19 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from sgdsim._validation import check_choice, check_int, check_positive
-from sgdsim.theory.fokker_planck.operator import FokkerPlanck
+from sgdsim._validation import check_bool, check_choice, check_int, check_positive
+from sgdsim.theory.fokker_planck.operator import FokkerPlanck, check_fokker_planck
 
 
 class FokkerPlanckWarning(UserWarning):
     """Numerical trouble that does not stop the solve: coarse grid, wall mass, undershoot."""
+
+
+def _check_thresholds(min_cells_per_std: float, undershoot_tol: float,
+                      wall_tol: float) -> tuple[float, float, float]:
+    return (check_positive("min_cells_per_std", min_cells_per_std, allow_zero=True),
+            check_positive("undershoot_tol", undershoot_tol, allow_zero=True),
+            check_positive("wall_tol", wall_tol, allow_zero=True))
 
 
 def _diagnose(
@@ -135,6 +143,16 @@ def stationary(
         per marginal standard deviation; negative mass above ``undershoot_tol``; wall-layer mass
         fraction above ``wall_tol``.
     """
+    check_fokker_planck("fp", fp)
+    require_stable_drift = check_bool("require_stable_drift", require_stable_drift)
+    min_cells_per_std, undershoot_tol, wall_tol = _check_thresholds(
+        min_cells_per_std, undershoot_tol, wall_tol)
+    if fp.zero_diffusion:
+        raise ValueError(
+            "`fp` has zero diffusion everywhere: its stationary state is a point mass (or not "
+            "unique), not a density on the grid; add diffusion, or use propagate() for the "
+            "transport itself"
+        )
     if require_stable_drift and not callable(fp.drift):
         ev = np.linalg.eigvals(fp.drift)
         if np.max(ev.real) >= 0:
@@ -201,6 +219,28 @@ class TransientResult:
 
 _GAMMA_TRBDF2 = 2.0 - math.sqrt(2.0)
 
+#: default ``max_steps`` of :func:`propagate`: above it a solve is refused unless asked for
+MAX_STEPS = 1_000_000
+#: a progress bar is shown (``progress=None``) when the estimated run time exceeds this (s)
+_PROGRESS_ABOVE_S = 5.0
+
+
+def _check_initial_density(fp: FokkerPlanck, p: np.ndarray, undershoot_tol: float) -> None:
+    """Refuse a ``p0`` that is not a density: zero (or negative) total mass, or negative values
+    carrying more than ``undershoot_tol`` of the mass (a scheme's round-off undershoot passes)."""
+    vol = fp.grid.cell_volume
+    mass = float(p.sum()) * vol
+    neg = float(np.minimum(p, 0.0).sum()) * vol
+    if not mass > 0:
+        raise ValueError(
+            f"`p0` must be a density with positive mass; its mass Σp·cell_volume is {mass:.6g}"
+        )
+    if -neg > undershoot_tol * mass:
+        raise ValueError(
+            f"`p0` must be non-negative: min value {float(p.min()):.6g}, negative mass {neg:.6g} "
+            f"(more than undershoot_tol={undershoot_tol:g} of the mass {mass:.6g})"
+        )
+
 
 def propagate(
     fp: FokkerPlanck,
@@ -215,6 +255,8 @@ def propagate(
     min_cells_per_std: float = 4.0,
     undershoot_tol: float = 1e-6,
     wall_tol: float = 1e-6,
+    max_steps: int | None = MAX_STEPS,
+    progress: bool | None = None,
 ) -> TransientResult:
     """Integrate ``dp/dt = L p`` from ``p0`` over ``[0, t]`` with fixed steps and one sparse LU.
 
@@ -233,7 +275,8 @@ def propagate(
     ----------
     fp : FokkerPlanck
     p0 : array, shape ``grid.shape``
-        Initial density values at cell centres (not renormalized).
+        Initial density values at cell centres (not renormalized). Must have positive mass and
+        no negative values beyond ``undershoot_tol`` of the mass (``ValueError`` otherwise).
     t : float
         Final time (> 0).
     dt, steps : float or int
@@ -242,21 +285,48 @@ def propagate(
         Save every so many steps (the final density is always saved). Default: only t = 0 and t.
     min_cells_per_std, undershoot_tol, wall_tol : float
         Warning thresholds as in :func:`stationary`, applied to ``p0`` and to the final density.
+    max_steps : int or None
+        A run of more steps is refused (``ValueError`` stating the count) before any work, so a
+        mistyped ``t`` or ``dt`` cannot start a solve of days; default 1 000 000. Pass a larger
+        value, or ``None``, to run it anyway.
+    progress : bool or None
+        Show a tqdm progress bar; ``None`` (default): when the run, estimated from its first
+        steps, would take more than 5 s.
     """
+    check_fokker_planck("fp", fp)
     t = check_positive("t", t)
     check_choice("method", method, ("trbdf2", "cn"))
+    min_cells_per_std, undershoot_tol, wall_tol = _check_thresholds(
+        min_cells_per_std, undershoot_tol, wall_tol)
     if (dt is None) == (steps is None):
         raise ValueError(f"pass exactly one of `dt` and `steps`; got dt={dt!r}, steps={steps!r}")
     if steps is None:
         dt = check_positive("dt", dt)
         steps = max(1, math.ceil(t / dt - 1e-9))
     steps = check_int("steps", steps, minimum=1)
+    if max_steps is not None:
+        max_steps = check_int("max_steps", max_steps, minimum=1)
+        if steps > max_steps:
+            raise ValueError(
+                f"t={t:g} with dt={t / steps:.3g} is {steps:.3g} steps of a {fp.grid.size}-cell "
+                f"system, more than max_steps={max_steps}; pass max_steps=None (or a larger "
+                "value) to run it anyway, or use a larger dt"
+            )
+    if progress is not None:
+        progress = check_bool("progress", progress)
     dt = t / steps
     startup_steps = check_int("startup_steps", startup_steps, minimum=0)
     if save_every is not None:
         save_every = check_int("save_every", save_every, minimum=1)
+    if fp.zero_diffusion and fp.scheme != "exponential":
+        raise ValueError(
+            f"`fp` has zero diffusion everywhere (pure transport): the {fp.scheme!r} scheme is not "
+            "positive without diffusion and gives an oscillating, negative 'density'; build it "
+            "with scheme='exponential' (pure upwinding, first order, keeps p >= 0)"
+        )
     g = fp.grid
     p = fp.check_density("p0", p0)
+    _check_initial_density(fp, p, undershoot_tol)
     _diagnose(
         fp,
         p,
@@ -280,21 +350,36 @@ def propagate(
     mass_drift, pmin, negmin = 0.0, float(p.min()), float(np.minimum(p, 0.0).sum())
     times, saved = [0.0], [p.copy()]
     done = 0
-    for step in range(steps):
-        if method == "trbdf2":
-            pg = lu.solve(p + c * (lmat_csr @ p))
-            p = lu.solve(w1 * pg - w0 * p)
-        elif step < startup_steps:  # Rannacher start: two backward-Euler half steps
-            p = lu.solve(lu.solve(p))
-        else:
-            p = lu.solve(p + c * (lmat_csr @ p))
-        done += 1
-        mass_drift = max(mass_drift, abs(float(p.sum()) - mass0))
-        pmin = min(pmin, float(p.min()))
-        negmin = min(negmin, float(np.minimum(p, 0.0).sum()))
-        if (save_every is not None and done % save_every == 0) or done == steps:
-            times.append(done * dt)
-            saved.append(p.copy())
+    bar = None
+    t_start = time.perf_counter()
+    try:
+        for step in range(steps):
+            if bar is None and progress is not False and step in (0, 10, 1000):
+                estimate = (time.perf_counter() - t_start) / step * steps if step else 0.0
+                if progress or estimate > _PROGRESS_ABOVE_S:
+                    from tqdm.auto import tqdm
+
+                    bar = tqdm(total=steps, initial=step, desc="Fokker-Planck", unit="step",
+                               leave=False)
+            if method == "trbdf2":
+                pg = lu.solve(p + c * (lmat_csr @ p))
+                p = lu.solve(w1 * pg - w0 * p)
+            elif step < startup_steps:  # Rannacher start: two backward-Euler half steps
+                p = lu.solve(lu.solve(p))
+            else:
+                p = lu.solve(p + c * (lmat_csr @ p))
+            done += 1
+            mass_drift = max(mass_drift, abs(float(p.sum()) - mass0))
+            pmin = min(pmin, float(p.min()))
+            negmin = min(negmin, float(np.minimum(p, 0.0).sum()))
+            if (save_every is not None and done % save_every == 0) or done == steps:
+                times.append(done * dt)
+                saved.append(p.copy())
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
     vol = g.cell_volume
     final_neg = float(np.minimum(p, 0.0).sum())
     if negmin < final_neg and -negmin * vol > undershoot_tol * abs(mass0 * vol):
