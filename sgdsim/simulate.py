@@ -9,12 +9,13 @@ import numpy as np
 import xarray as xr
 
 from sgdsim._progress import chunks
-from sgdsim._validation import check_choice, check_int, check_positive
+from sgdsim._validation import check_allocation, check_choice, check_int, check_positive
 from sgdsim._version import __version__
 from sgdsim.backends import get_backend
 from sgdsim.backends.base import OBSERVABLES, Records, RunSpec
 from sgdsim.backends.lowering import SAMPLINGS, Lowered, lower
 from sgdsim.optim import SGD
+from sgdsim.problems.custom import CustomProblem
 from sgdsim.problems.linreg import LinearRegression
 from sgdsim.trajectory import DivergenceError, RunStatus, Trajectory, default_divergence_threshold
 
@@ -106,9 +107,7 @@ def simulate(
     check_choice("on_divergence", on_divergence, ("raise", "record", "stop"))
     if not isinstance(optimizer, SGD):
         raise TypeError(f"`optimizer` must come from sgdsim.sgd(...) or nudged_sgd(...), got {optimizer!r}")
-    record = tuple(record)
-    for name in record:
-        check_choice("record", name, OBSERVABLES)
+    record = _record_names(record)
 
     is_data = isinstance(problem, LinearRegression)
     if sampling is None:
@@ -116,11 +115,22 @@ def simulate(
     check_choice("sampling", sampling, tuple(SAMPLINGS))
     if batch_size is None:
         batch_size = problem.n_samples if (is_data and sampling == "full") else 1
+    elif sampling == "full" and not (is_data and batch_size == problem.n_samples):
+        raise ValueError(
+            f"`batch_size`={batch_size!r} has no effect with sampling='full' (the full gradient); "
+            "drop it, or choose a minibatch `sampling`"
+        )
     batch_size = check_int("batch_size", batch_size, minimum=1)
     lowered = lower(problem, sampling, batch_size)
     d = lowered.dim
+    # θ and the momentum buffer and scratch per replica, and the records: refuse what cannot fit
+    n_rec = steps // every + 1
+    per_replica = 8.0 * (3 * d + n_rec * (len(record) + (d if "params" in record else 0)))
+    check_allocation("replicas", replicas, replicas * per_replica, "the ensemble's state and records")
 
     theta0 = _initial_array("init", init, seed, replicas, d, spawn_key=0)
+    if isinstance(problem, CustomProblem):
+        problem.check_oracles(theta0[0], need_loss="loss" in record)
     buf0 = None
     if init_buffer is not None:
         if optimizer.momentum == 0:
@@ -131,10 +141,8 @@ def simulate(
         divergence_threshold = default_divergence_threshold(theta0, getattr(problem, "minimum", None))
     threshold = check_positive("divergence_threshold", divergence_threshold)
 
-    spec = RunSpec(lowered, opt, np.dtype(dtype), lowered.to_kernel(theta0), seed, threshold, buf0,
-                   opt.lr.values(steps))  # fmt: skip
+    spec = RunSpec(lowered, opt, np.dtype(dtype), lowered.to_kernel(theta0), seed, threshold, buf0)
     runner = get_backend(backend)(spec)
-    n_rec = steps // every + 1
     rec = Records.allocate(record, replicas, n_rec, d, every)
 
     status, final = _run_chunks(runner, rec, steps, replicas * steps * d, progress, on_divergence)
@@ -164,12 +172,36 @@ def simulate(
 
 
 # --- helpers ---------------------------------------------------------------------------------
+#: longest piece a run advances at once (so a schedule is evaluated in windows of ≤ 32 MiB)
+MAX_PIECE = 1 << 22
+
+
+def _record_names(record) -> tuple[str, ...]:
+    """``record`` as a tuple of observable names; one name may be given as a string."""
+    if isinstance(record, str):
+        record = (record,)
+    try:
+        names = tuple(record)
+    except TypeError:
+        raise TypeError(
+            f"`record` must be a name or a sequence of names from {OBSERVABLES}, got {record!r}"
+        ) from None
+    for name in names:
+        check_choice("record", name, OBSERVABLES)
+    return names
+
+
 def _initial_array(
     name: str, spec: InitSpec, seed: int, replicas: int, d: int, *, spawn_key: int
 ) -> np.ndarray:
     """An (R, d) starting array from ``spec`` (None: zeros); a callable draws from its own stream."""
     if spec is None:
         return np.zeros((replicas, d))
+    if isinstance(spec, (str, bytes)):
+        raise TypeError(
+            f"`{name}` must be an array of shape ({d},) or ({replicas}, {d}), a callable (rng, R) -> "
+            f"(R, {d}) or None (zeros), got the string {spec!r}"
+        )
     if callable(spec):
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(spawn_key,)))
         arr = np.asarray(spec(rng, replicas), dtype=np.float64)
@@ -212,7 +244,8 @@ def _run_chunks(runner, rec, steps, work, progress, on_divergence) -> tuple[RunS
     early. Returns the status and the runner's final ``(θ, buf, diverged_at)``."""
     status = RunStatus.OK
     state = runner.init()
-    for t0, n in chunks(steps, work, progress, desc="simulate"):
+    # pieces of at most MAX_PIECE steps: the learning-rate schedule is evaluated one piece at a time
+    for t0, n in chunks(steps, work, progress, desc="simulate", max_length=MAX_PIECE):
         state = runner.advance(state, t0, n, rec)
         status = RunStatus.from_divergence(runner.diverged(state))
         if status is RunStatus.DIVERGED and on_divergence in ("raise", "stop"):

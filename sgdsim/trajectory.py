@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from sgdsim._files import default_file_mode
+
 __all__ = ["DivergenceError", "RunStatus", "Trajectory", "default_divergence_threshold"]
 
 
@@ -93,6 +95,8 @@ class Trajectory:
     """
 
     def __init__(self, dataset: xr.Dataset):
+        if not isinstance(dataset, xr.Dataset):
+            raise TypeError(f"`dataset` must be an xarray.Dataset, got {type(dataset).__name__}")
         self.dataset = dataset
 
     # --- access ------------------------------------------------------------------------------
@@ -165,6 +169,7 @@ class Trajectory:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        os.fchmod(fd, default_file_mode())  # mkstemp's 0600 would survive the rename
         os.close(fd)
         try:
             self.dataset.to_netcdf(tmp, engine="h5netcdf")
@@ -176,7 +181,12 @@ class Trajectory:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Trajectory:
-        ds = xr.load_dataset(path, engine="h5netcdf")
+        try:
+            ds = xr.load_dataset(path, engine="h5netcdf")
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path} is not a netCDF4 file sgdsim can read ({exc})") from exc
         for key in ("status", "config"):
             if key not in ds.attrs:
                 raise ValueError(f"{path} is not an sgdsim trajectory (attribute {key!r} missing)")

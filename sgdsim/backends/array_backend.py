@@ -46,7 +46,6 @@ class ArrayRunner:
         self._noisy = bool(np.any(host["std"] > 0)) if "std" in host else False
         self._has_chol = bool(np.any(host["chol"])) if "chol" in host else False
         self.rng = CounterRNG(spec.seed, r, xp)
-        self.lrs = np.asarray(spec.lrs).astype(self.dtype)
         self._sampler = None  # the epoch shuffle's (position, permutation) during an advance
         if self.kind == "rff" and self.ints["per_replica"]:
             fields, m = self.ints["fields"], self.ints["features"]
@@ -165,7 +164,8 @@ class ArrayRunner:
         div = DivergenceTracker(xp, theta.shape[0], self.spec.threshold, state.diverged_at)
         if t0 == 0:
             self._record(rec, 0, np.arange(theta.shape[0]), theta, opt_state, None)
-        for k, lr in enumerate(self.lrs[t0 : t0 + n_steps]):
+        lrs = self.spec.optimizer.lr.values(n_steps, start=t0).astype(self.dtype)  # evaluated lazily
+        for k, lr in enumerate(lrs):
             t = t0 + k
             active = div.active()[:, None]
             with quiet_overflow(xp):

@@ -59,7 +59,6 @@ class RunSpec:
     seed: int
     threshold: float  # divergence threshold on ‖θ‖² (kernel coordinates)
     buf0: np.ndarray | None = None  # (R, d) initial momentum buffer, kernel coordinates; None: empty
-    lrs: np.ndarray | None = None  # (T,) learning rate of every step (the optimizer's schedule)
 
 
 class RunState(NamedTuple):

@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit
+from numba.core.errors import NumbaError, UnsupportedBytecodeError
 from numba.core.registry import CPUDispatcher
 
 from sgdsim._rng import fill_standard_normal, replica_states
@@ -129,7 +130,6 @@ class NumbaRunner:
         opt = spec.optimizer
         e = opt.nudge_basis if opt.nudge_top_k else np.zeros((d, 0))
         self.nudge_e = np.ascontiguousarray(e, dtype=dt)
-        self.lrs = np.ascontiguousarray(spec.lrs, dtype=dt)
 
     def init(self) -> RunState:
         """The start state: θ_0, the initial buffer (zeros if empty), fresh streams, the sampler
@@ -154,14 +154,23 @@ class NumbaRunner:
         returned as the new state)."""
         opt, dt = self.spec.optimizer, self.spec.dtype
         hyp = nk.Hyper(
-            np.ascontiguousarray(self.lrs[t0 : t0 + n_steps]), t0, dt.type(opt.momentum),
+            opt.lr.values(n_steps, start=t0).astype(dt), t0, dt.type(opt.momentum),
             dt.type(1.0 - opt.dampening), dt.type(opt.weight_decay), dt.type(1.0 - opt.nudge_gamma),
             opt.nesterov, self.spec.buf0 is None, self.nudge_e,
         )  # fmt: skip
         reps = nk.ReplicaArrays(state.theta, state.opt, self.theta0, state.rng, state.sampler, self.fwork)
         bufs = nk.RecordBuffers(rec.every, rec.flags(), rec.get("loss"), rec.get("dist2"), rec.get("step2"),
                                 rec.get("velocity2"), rec.get("params"))  # fmt: skip
-        self.kernel(self.data, reps, hyp, bufs, state.diverged_at, self.spec.threshold)
+        try:
+            self.kernel(self.data, reps, hyp, bufs, state.diverged_at, self.spec.threshold)
+        except (NumbaError, UnsupportedBytecodeError) as exc:
+            if self.spec.lowered.kind != "custom":
+                raise
+            first = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+            raise TypeError(
+                f"CustomProblem's `grad`/`loss` cannot be compiled by Numba ({first.strip()}); "
+                "write them in Numba's subset of Python/NumPy, or use backend='numpy'"
+            ) from None
         return state
 
     def diverged(self, state: RunState) -> np.ndarray:

@@ -53,6 +53,8 @@ class CustomProblem:
 
     def __post_init__(self) -> None:
         check_int("dim", self.dim, minimum=1)
+        if self.grad is None:
+            raise TypeError("`grad` must be a callable θ -> ∇L(θ) returning shape (dim,), got None")
         for name in ("grad", "loss", "hvp"):
             f = getattr(self, name)
             if f is not None and not callable(f):
@@ -62,6 +64,28 @@ class CustomProblem:
                 raise TypeError(f"`noise` must be AdditiveNoise or None, got {self.noise!r}")
             if self.noise.cov.shape[0] != self.dim:
                 raise ValueError(f"`noise.cov` has size {self.noise.cov.shape[0]}, `dim` is {self.dim}")
+
+    def check_oracles(self, theta: np.ndarray, *, need_loss: bool = False) -> None:
+        """Call ``grad`` (and ``loss``) once at ``theta`` (d,) and refuse what a run cannot use: a
+        gradient that is not a float array of shape (d,) (a compiled kernel would read past a
+        short one or silently drop the tail of a long one), or a ``loss`` that is not one real
+        number. ``need_loss``: the run records the loss, so ``loss`` must be given."""
+        theta = np.asarray(theta, dtype=np.float64)
+        if need_loss and self.loss is None:
+            raise ValueError("this CustomProblem has no `loss` function; pass loss=... to record it")
+        g = self.grad(theta.copy())
+        g_arr = np.asarray(g) if isinstance(g, np.ndarray) or np.ndim(g) else None
+        if g_arr is None or g_arr.shape != (self.dim,) or g_arr.dtype.kind not in "fiu":
+            got = f"shape {g_arr.shape}, dtype {g_arr.dtype}" if g_arr is not None else repr(g)
+            raise ValueError(
+                f"`grad` must return a real array of shape ({self.dim},) (dim={self.dim}); at θ0 it "
+                f"returned {got}"
+            )
+        if self.loss is not None:
+            val = self.loss(theta.copy())
+            scalar = not isinstance(val, (str, bytes, bool)) and np.ndim(val) == 0
+            if not scalar or np.asarray(val).dtype.kind not in "fiu":
+                raise ValueError(f"`loss` must return one real number; at θ0 it returned {val!r}")
 
     def _apply(self, f, theta: np.ndarray) -> np.ndarray:
         theta = np.asarray(theta, dtype=np.float64)
