@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Sequence
 
@@ -278,11 +279,30 @@ def _assemble(final, rec: Records, lowered: Lowered, status, config, theta0, mom
         coords={"step": steps, "replica": np.arange(theta0.shape[0]), "dim": np.arange(lowered.dim)},
         attrs={"status": status.value, "config": json.dumps(config)},
     )
+    for name, (description, units) in DESCRIPTIONS.items():
+        if name in ds.variables:
+            ds[name].attrs.update(description=description, units=units)
     return Trajectory(ds)
 
 
+#: what each saved variable is, and its units, written as variable attributes (a saved file says
+#: what it holds without sgdsim)
+DESCRIPTIONS = {
+    "loss": ("full-batch loss L(θ_t)", "loss units (½·squared error for least squares)"),
+    "dist2": ("‖θ_t − θ_0‖², squared distance travelled", "parameter units²"),
+    "step2": ("‖θ_t − θ_{t−1}‖², squared step length (NaN at step 0)", "parameter units²"),
+    "velocity2": ("‖buf_t‖², squared momentum buffer (PyTorch's buf)", "gradient units²"),
+    "params": ("θ_t, the parameters", "parameter units"),
+    "final_params": ("θ after the last step (or at divergence)", "parameter units"),
+    "final_buffer": ("momentum buffer after the last step", "gradient units"),
+    "diverged_at": ("first step at which the replica diverged; −1 = never", "steps"),
+    "step": ("SGD step index t", "steps"),
+}
+
+
 def _describe_problem(problem) -> dict:
-    out = {"type": type(problem).__name__, "dim": int(getattr(problem, "dim", 0))}
+    out = {"type": type(problem).__name__, "dim": int(getattr(problem, "dim", 0)),
+           "arrays_sha256": _fingerprint(problem)}  # fmt: skip
     noise = getattr(problem, "noise", None)
     if noise is not None:
         out["noise"] = type(noise).__name__
@@ -293,9 +313,21 @@ def _describe_problem(problem) -> dict:
     return out
 
 
+def _fingerprint(problem) -> str:
+    """SHA-256 of the problem's defining arrays (data, spectrum, minimum, features: every array
+    attribute, by name), so a saved run can be matched to the problem that made it."""
+    h = hashlib.sha256()
+    for name, value in sorted(getattr(problem, "__dict__", {}).items()):
+        if isinstance(value, np.ndarray):
+            h.update(name.encode())
+            h.update(np.ascontiguousarray(value).tobytes())
+    return h.hexdigest()
+
+
 def _describe_init(init) -> str:
     if init is None:
         return "zeros"
     if callable(init):
         return f"callable {getattr(init, '__qualname__', repr(init))}"
-    return "array"
+    arr = np.ascontiguousarray(np.asarray(init, dtype=np.float64))
+    return f"array {list(arr.shape)}, sha256 {hashlib.sha256(arr.tobytes()).hexdigest()}"

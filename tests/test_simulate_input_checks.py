@@ -133,3 +133,27 @@ def test_saved_trajectory_has_the_normal_file_mode(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask  # what open() gives a new file, not 0600
+
+
+def test_a_saved_file_says_what_was_run(tmp_path):
+    """Variable descriptions and units, the problem's defining arrays (a SHA-256 over them, by
+    name) and the init array's fingerprint travel with the file."""
+    import hashlib
+    import json
+
+    import xarray as xr
+
+    data = sg.LinearRegression.synthetic(n=16, dim=3, seed=4)
+    init = np.arange(3.0)
+    run = sg.simulate(data, sg.sgd(0.05), steps=4, batch_size=2, seed=0, init=init, backend="numpy",
+                      record=("loss", "dist2"))  # fmt: skip
+    ds = xr.load_dataset(run.save(tmp_path / "r.nc"), engine="h5netcdf")
+    for name in ("loss", "dist2", "final_params", "diverged_at"):
+        assert ds[name].attrs["description"] and ds[name].attrs["units"]
+    config = json.loads(ds.attrs["config"])
+    assert config["init"].endswith(hashlib.sha256(init.tobytes()).hexdigest())
+    twin = sg.LinearRegression.synthetic(n=16, dim=3, seed=4)
+    other = sg.LinearRegression.synthetic(n=16, dim=3, seed=5)
+    fp = [json.loads(sg.simulate(p, sg.sgd(0.05), steps=1, backend="numpy").dataset.attrs["config"])
+          ["problem"]["arrays_sha256"] for p in (twin, other)]  # fmt: skip
+    assert config["problem"]["arrays_sha256"] == fp[0] != fp[1]
