@@ -125,10 +125,11 @@ class SDEPaths:
         return self.records[name]
 
 
-def _common(dt, steps, replicas, every, backend, dtype, on_divergence):
+def _common(dt, steps, replicas, every, backend, dtype, on_divergence, seed):
     """The integrators' shared arguments, validated: ``(dt, steps, R, every, n_rec, runner
     class, ftype)`` with the runner class from the backend registry and ``ftype`` the arithmetic
-    dtype."""
+    dtype (``seed`` is checked only: a non-negative integer, not a bool or a string)."""
+    check_int("seed", seed, minimum=0)
     dt = check_positive("dt", dt)
     steps = check_int("steps", steps, minimum=0)
     R = check_int("replicas", replicas, minimum=1)
@@ -313,7 +314,7 @@ def euler_maruyama(
         with the diverged paths NaN from their step on and :attr:`SDEPaths.diverged_at` set.
     """
     dt, steps, R, every, n_rec, runner_cls, ftype = _common(dt, steps, replicas, every, backend, dtype,
-                                                            on_divergence)  # fmt: skip
+                                                            on_divergence, seed)  # fmt: skip
     potential = None
     if _is_problem(model):
         potential = lower_potential(model)
@@ -393,7 +394,7 @@ def baoab(
         (``"x"`` positions, ``"v"`` velocities).
     """
     dt, steps, R, every, n_rec, runner_cls, ftype = _common(dt, steps, replicas, every, backend, dtype,
-                                                            on_divergence)  # fmt: skip
+                                                            on_divergence, seed)  # fmt: skip
     potential = None
     if _is_problem(model):
         potential = lower_potential(model)
@@ -454,7 +455,7 @@ def exact_ou(
     :class:`UnderdampedLangevin` the state is ``(x, v)``.
     """
     dt, steps, R, every, n_rec, runner_cls, ftype = _common(dt, steps, replicas, every, backend, dtype,
-                                                            on_divergence)  # fmt: skip
+                                                            on_divergence, seed)  # fmt: skip
     second = isinstance(model, UnderdampedLangevin)
     if not isinstance(model, (LinearSDE, UnderdampedLangevin)):
         raise TypeError(

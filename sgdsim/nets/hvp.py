@@ -295,10 +295,16 @@ class MLPProblem:
     """
 
     def __init__(self, spec: MLPSpec, X, y, loss: str = "half_mse") -> None:
+        if not isinstance(spec, MLPSpec):
+            raise TypeError(f"`spec` must be an MLPSpec, got {type(spec).__name__}")
         check_choice("loss", loss, LOSSES)
         self.spec, self.loss_name = spec, loss
-        self.X = np.ascontiguousarray(X, dtype=np.float64)
+        self.X = np.ascontiguousarray(as_float_array("X", X, shape=(None, spec.sizes[0])))
+        n = self.X.shape[0]
+        as_float_array("y", y)  # finite reals (labels or targets), not strings
         self.y = np.asarray(y)
+        if self.y.ndim == 0 or self.y.shape[0] != n:
+            raise ValueError(f"`y` must have one row per row of `X` ({n}), got shape {self.y.shape}")
         self.dim = spec.n_params
         self._key: bytes | None = None
         self._h: MLPHessian | None = None

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sgdsim._validation import check_choice, check_int, check_positive
+from sgdsim._validation import as_float_array, check_choice, check_int, check_positive
 from sgdsim.optim import sgd
 
 if TYPE_CHECKING:
@@ -179,7 +179,7 @@ def replica_sgd(spec: MLPSpec, data: Dataset, theta0: np.ndarray, *, lr: Any, ba
         Naming the argument: wrong ``theta0`` shape, non-positive ``lr``, bad ``batch_size``,
         ``steps``, ``record``, ``weight_decay`` or ``loss``.
     """
-    theta, eta, steps, weight_decay, rec = _checked(spec, theta0, lr, steps, record, weight_decay, loss)
+    theta, eta, steps, weight_decay, rec = _checked(spec, data, theta0, lr, steps, record, weight_decay, loss)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     rng = np.random.default_rng(seed)
 
@@ -218,7 +218,7 @@ def replica_noisy_gd(spec: MLPSpec, data: Dataset, theta0: np.ndarray, *, lr: An
     ndarray ``(len(record), R, n_params)``
         ``θ`` after each step listed in ``record``.
     """
-    theta, eta, steps, weight_decay, rec = _checked(spec, theta0, lr, steps, record, weight_decay, loss)
+    theta, eta, steps, weight_decay, rec = _checked(spec, data, theta0, lr, steps, record, weight_decay, loss)
     trace = check_positive("noise_trace", noise_trace, allow_zero=True)
     scale = np.sqrt(trace / spec.n_params)
     rng = np.random.default_rng(seed)
@@ -232,14 +232,21 @@ def replica_noisy_gd(spec: MLPSpec, data: Dataset, theta0: np.ndarray, *, lr: An
     return _run(grad, theta, eta, steps, weight_decay, rec)
 
 
-def _checked(spec, theta0, lr, steps, record, weight_decay, loss):
+def _checked(spec, data, theta0, lr, steps, record, weight_decay, loss):
     """Validated ``(θ (R, P) copy, η (R, 1), steps, λ_wd, record steps)``."""
-    theta = np.array(theta0, dtype=np.float64)
+    from sgdsim.nets.data import Dataset
+    from sgdsim.nets.models import MLPSpec
+
+    if not isinstance(spec, MLPSpec):
+        raise TypeError(f"`spec` must be an MLPSpec, got {type(spec).__name__}")
+    if not isinstance(data, Dataset):
+        raise TypeError(f"`data` must be a Dataset, got {type(data).__name__}")
+    theta = as_float_array("theta0", theta0).copy()
     if theta.ndim != 2 or theta.shape[1] != spec.n_params:
         raise ValueError(f"`theta0` must have shape (R, {spec.n_params}), got {theta.shape}")
     R = theta.shape[0]
     try:
-        lr = np.broadcast_to(np.asarray(lr, dtype=np.float64), (R,)).copy()
+        lr = np.broadcast_to(as_float_array("lr", lr), (R,)).copy()
     except ValueError as exc:
         raise ValueError(f"`lr` must be a scalar or have shape ({R},), got {lr!r}") from exc
     for v in lr:

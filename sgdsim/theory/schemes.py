@@ -51,6 +51,10 @@ def ou_velocity_step(friction: np.ndarray, Dv: np.ndarray, dt: float) -> tuple[n
     Sigma_O : ndarray (d, d)
         ``2 D_v,ij (1 − e^{−(γ_i+γ_j)dt})/(γ_i+γ_j)`` (``2 D_v,ij dt`` where ``γ_i+γ_j = 0``).
     """
+    friction = as_float_array("friction", friction, ndim=1)
+    d = friction.shape[0]
+    Dv = as_float_array("Dv", Dv, shape=(d, d))
+    dt = check_positive("dt", dt)
     c = np.exp(-friction * dt)
     gs = friction[:, None] + friction[None, :]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -78,6 +82,8 @@ def scheme_transition(
     """
     check_choice("method", method, ("euler_maruyama", "baoab", "exact_ou"))
     dt = check_positive("dt", dt)
+    if not isinstance(model, (LinearSDE, UnderdampedLangevin)):
+        raise TypeError(f"`model` must be a LinearSDE or an UnderdampedLangevin, got {type(model).__name__}")
     if method == "baoab":
         if not isinstance(model, UnderdampedLangevin):
             raise TypeError("`method`='baoab' needs an UnderdampedLangevin model")

@@ -89,7 +89,7 @@ def _positive(name: str, value, *, allow_zero: bool = False) -> float:
 
 # --- Gaussian averages of g(u) = erf(u/√2) -----------------------------------------------------
 def _entries(C: np.ndarray, n: int, name: str) -> np.ndarray:
-    C = np.asarray(C, dtype=np.float64)
+    C = as_float_array(name, C)
     if C.shape[-2:] != (n, n):
         raise ValueError(f"`{name}` must have shape (..., {n}, {n}), got {C.shape}")
     return C
