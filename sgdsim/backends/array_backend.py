@@ -118,7 +118,10 @@ class ArrayRunner:
         if self.kind == "rff":
             return xp.sum(a["amp"] * xp.cos(rff_phases(xp, th, a["W"], a["b"])), axis=1)
         dw = th - a["solution"]
-        return a["min_loss"][0] + 0.5 * xp.einsum("ri,ij,rj->r", dw, a["hessian"], dw)
+        excess = xp.einsum("ri,ij,rj->r", dw, a["hessian"], dw)
+        # H is PSD, so the excess is ≥ 0; rounding in its null space (interpolation) can make the
+        # sum slightly negative: the recorded loss never goes below the minimum
+        return a["min_loss"][0] + 0.5 * xp.maximum(excess, 0.0)
 
     # --- stepping --------------------------------------------------------------------------
     def init(self) -> RunState:

@@ -119,7 +119,9 @@ def linreg_grad(data, th, g, s, iwork, fwork):
 
 @njit(inline="always", fastmath=FASTMATH)
 def linreg_loss(data, th):
-    """L(θ) = L(ŵ) + ½ (θ − ŵ)ᵀ H (θ − ŵ): exact for least squares, O(d²)."""
+    """L(θ) = L(ŵ) + ½ (θ − ŵ)ᵀ H (θ − ŵ): exact for least squares, O(d²). H is PSD: a form
+    made slightly negative by rounding (a singular H, interpolation) counts as 0, so the loss
+    never goes below the minimum L(ŵ)."""
     h, w, lmin = data.hessian, data.solution, data.min_loss
     d = th.shape[0]
     acc = 0.0
@@ -129,7 +131,7 @@ def linreg_loss(data, th):
         for j in range(d):
             row += h[i, j] * (np.float64(th[j]) - w[j])
         acc += di * row
-    return lmin + 0.5 * acc
+    return lmin + 0.5 * max(acc, 0.0)
 
 
 @njit(inline="always", fastmath=FASTMATH)
