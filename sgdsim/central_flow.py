@@ -83,6 +83,7 @@ from typing import Any
 
 import numpy as np
 
+from sgdsim import _validation
 from sgdsim._validation import as_float_array, check_choice, check_int, check_positive
 from sgdsim.curvature.lanczos import _serial_blas, lanczos_eigsh
 
@@ -100,9 +101,8 @@ _DENSE_MAX = 16
 
 
 def _real(name: str, value: Any) -> float:
-    if isinstance(value, (str, bytes)):
-        raise TypeError(f"`{name}` must be a real number, not a string: got {value!r}")
-    return value
+    """``value`` as a float; TypeError naming ``name`` for strings, bools, None, arrays."""
+    return _validation._real(name, value)
 
 
 def edge_threshold(lr: float, optimizer: str = "gd", beta: float = 0.0) -> float:
@@ -450,6 +450,7 @@ def _central_flow(problem, lr, theta0, steps, *, optimizer, beta, beta2, eps, nu
     eps = check_positive("eps", _real("eps", eps), allow_zero=True)
     hvp = check_choice("hvp", hvp, ("exact", "finite_difference"))
     substeps = check_int("substeps", substeps, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
     n_eigs = check_int("n_eigs", n_eigs, minimum=1)
     max_edge = check_int("max_edge", max_edge, minimum=1)
     edge_window = check_positive("edge_window", _real("edge_window", edge_window), allow_zero=True)

@@ -174,6 +174,8 @@ def _records(record, n_rec: int, R: int, d: int, second_order: bool, every: int)
     """Validated record names → zeroed host buffers."""
     if isinstance(record, str):
         record = (record,)
+    if not isinstance(record, (tuple, list)):
+        raise TypeError(f"`record` must be a name or a sequence of names, got {record!r}")
     record = tuple(record)
     valid = _VECTORS + _SCALARS if second_order else ("x", "dist2", "x2")
     for name in record:

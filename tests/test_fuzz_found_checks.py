@@ -9,6 +9,7 @@ import re
 import numpy as np
 import pytest
 
+import sgdsim
 from sgdsim import fields
 from sgdsim.sde import baoab, euler_maruyama, exact_ou
 from sgdsim.theory import schemes
@@ -93,9 +94,14 @@ def test_field_kernels_still_compute_the_formulas():
     np.testing.assert_allclose(fields.linear_field(np, M, np.ones(2))(X), (X - 1.0) @ M.T, rtol=1e-12)
 
 
-nets = pytest.importorskip("sgdsim.nets")
+try:
+    from sgdsim import nets
+except ImportError:  # the nets extra (PyTorch) is not installed
+    nets = None
+needs_nets = pytest.mark.skipif(nets is None, reason="needs the nets extra (PyTorch)")
 
 
+@needs_nets
 def test_mlp_problem_checks_its_arguments():
     """Before: AttributeError ('NoneType' has no attribute 'n_params'); X/y unchecked."""
     spec = nets.MLPSpec((2, 3, 1))
@@ -107,6 +113,7 @@ def test_mlp_problem_checks_its_arguments():
     _refused("y", nets.MLPProblem, spec, X, ["a"] * 4)
 
 
+@needs_nets
 @pytest.mark.parametrize(
     "trainer, extra",
     [
@@ -127,3 +134,30 @@ def test_replica_trainers_check_spec_data_and_strings(trainer, extra):
     _refused("lr", fn, spec, data, th, **{**kw, "lr": "0.1"})
     out = fn(spec, data, th, **kw)
     assert out.shape == (2, 2, spec.n_params) and np.all(np.isfinite(out))
+
+
+def _self_stab():
+    """L = ½yx² − y/2 on θ = (x, y): the central-flow toy of tests/test_central_flow.py."""
+    return sgdsim.CustomProblem(
+        dim=2,
+        grad=lambda th: np.array([th[1] * th[0], 0.5 * th[0] ** 2 - 0.5]),
+        loss=lambda th: 0.5 * th[1] * th[0] ** 2 - 0.5 * th[1],
+        hvp=lambda th, v: np.array([th[1] * v[0] + th[0] * v[1], th[0] * v[0]]),
+    )
+
+
+@pytest.mark.parametrize("param, value", [("beta", None), ("beta2", None), ("fd_step", True), ("seed", "3")])
+def test_central_flow_checks_reals_and_seed(param, value):
+    """Before: beta=None gave float()'s TypeError without the name; seed='3' was accepted (many-
+    example fuzz)."""
+    _refused(
+        param, sgdsim.central_flow, _self_stab(), 0.5, [0.0, 3.0], np.array([0.0, 1.0]), **{param: value}
+    )
+
+
+@pytest.mark.parametrize("record", [3, None, 2.5])
+def test_sde_record_must_be_names(record):
+    """Before: record=3 gave "'int' object is not iterable" without the name (many-example fuzz)."""
+    _refused(
+        "record", euler_maruyama, OU, dt=0.1, steps=2, replicas=1, seed=0, backend="numpy", record=record
+    )
