@@ -161,3 +161,11 @@ def test_sde_record_must_be_names(record):
     _refused(
         "record", euler_maruyama, OU, dt=0.1, steps=2, replicas=1, seed=0, backend="numpy", record=record
     )
+
+
+@pytest.mark.parametrize("param, value", [("rtol", "0.1"), ("rtol", np.nan), ("atol", -1.0), ("atol", True)])
+def test_order_parameter_ode_checks_tolerances(param, value):
+    """Before: rtol='0.1' reached solve_ivp (a UFuncTypeError), NaN tolerances could spin in
+    the solver (many-example fuzz: a 30-s hang)."""
+    Q0, R0, T = 0.1 * np.eye(1), np.zeros((1, 1)), np.eye(1)
+    _refused(param, ts.integrate_order_parameters, Q0, R0, T, 0.5, 1.0, **{param: value})

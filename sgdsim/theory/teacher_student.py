@@ -363,6 +363,7 @@ def integrate_order_parameters(Q0, R0, T, lr: float, alpha_max: float, *, v0=Non
     alpha_max = _positive("alpha_max", alpha_max)
     noise_std = _positive("noise_std", noise_std, allow_zero=True)
     lr_second = _positive("lr_second", lr_second, allow_zero=True)
+    rtol, atol = _positive("rtol", rtol), _positive("atol", atol)  # solve_ivp's tolerances
     C0 = committee_covariance(Q0, R0, T)
     K, M = np.shape(R0)
     v0, v_star = _second_layers(v0, v_star, K, M)
