@@ -49,9 +49,9 @@ def linear_field(xp, M: np.ndarray, x_star: np.ndarray, dtype=np.float64) -> Cal
     (an elementwise product when ``M`` is diagonal). ``M`` (d, d), ``x_star`` (d,); X (R, d)."""
     _check_namespace(xp)
     M = as_float_array("M", M, ndim=2)
-    x_star = as_float_array("x_star", x_star, shape=(M.shape[0],))
     if M.shape[0] != M.shape[1]:
         raise ValueError(f"`M` must be square (d, d), got {M.shape}")
+    x_star = as_float_array("x_star", x_star, shape=(M.shape[0],))
     xs = xp.asarray(x_star, dtype=dtype)
     if not np.any(M - np.diag(np.diag(M))):
         diag = xp.asarray(np.diag(M).copy(), dtype=dtype)

@@ -73,6 +73,7 @@ def test_field_kernels_check_the_namespace():
 
 def test_field_factories_check_their_arrays():
     _refused("M", fields.linear_field, np, np.ones((2, 3)), np.zeros(2))
+    _refused("M", fields.linear_field, np, np.ones((2, 3)), np.zeros(1))  # M first (many-example fuzz)
     _refused("x_star", fields.linear_field, np, np.eye(2), np.zeros(3))
     _refused("b", fields.rff_field, np, np.ones((2, 1)), np.zeros(3), np.ones(2))
     _refused("amp", fields.rff_field, np, np.ones((2, 1)), np.zeros(2), np.ones(5))
