@@ -33,10 +33,21 @@ SAMPLINGS = {
 class Lowered:
     """Kernel-level description of a problem.
 
-    kind : "quad_diag" | "quad_full" | "linreg" | "linreg_gauss" | "rff" | "custom" (SGD);
-        "linear" | "rff" | "custom" | "user" (an SDE's potential: :func:`lower_potential`)
-    arrays : named float64 arrays (cast to the run dtype by the backend)
-    basis : (d, d) rotation from kernel coordinates to user coordinates, or None (identity)
+    Attributes
+    ----------
+    kind : str
+        ``"quad_diag" | "quad_full" | "linreg" | "linreg_gauss" | "rff" | "custom"`` (SGD);
+        ``"linear" | "rff" | "custom" | "user"`` (an SDE's potential: :func:`lower_potential`).
+    dim : int
+        Number of parameters d.
+    arrays : dict of str to ndarray
+        Named float64 arrays (cast to the run dtype by the backend).
+    ints : dict of str to int
+        Integer settings (sampling mode, batch size, feature counts).
+    basis : ndarray, shape (d, d), or None
+        Rotation from kernel coordinates to user coordinates (None: identity).
+    problem : object
+        The problem itself, for oracles evaluated in Python (``CustomProblem``).
     """
 
     kind: str
