@@ -1997,10 +1997,6 @@ DEFECTS = [
     pytest.param(
         lambda: sgdsim.power_law_spectrum(10**13, 1.0),
         "dim",
-        marks=_other(
-            "power_law_spectrum(10**13): NumPy's MemoryError for 72.8 TiB instead of a refusal "
-            "naming `dim` (sgdsim/problems/quadratic.py; use _validation.check_allocation)"
-        ),
         id="spectrum-unallocatable",
     ),
     pytest.param(
@@ -2011,11 +2007,6 @@ DEFECTS = [
     pytest.param(
         lambda: sgdsim.analysis.log_spaced_steps(100, 5, include_zero="yes"),
         "include_zero",
-        marks=_other(
-            "log_spaced_steps(include_zero='yes') accepted "
-            "(sgdsim/analysis/msd.py; use _validation.check_bool); fuzz "
-            "strategy: log_spaced_steps `include_zero`"
-        ),
         id="include-zero-str",
     ),
     pytest.param(
@@ -2050,10 +2041,6 @@ DEFECTS = [
     pytest.param(
         lambda: sgdsim.GaussianRandomPotential(1, 4, 1.0, per_replica=None),
         "per_replica",
-        marks=_other(
-            "GaussianRandomPotential(per_replica=None) accepted (sgdsim/problems/random_potential.py;"
-            " use _validation.check_bool); found by the many-example fuzz"
-        ),
         id="grp-per-replica-none",
     ),
     pytest.param(

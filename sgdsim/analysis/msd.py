@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import as_float_array, check_choice, check_in_range, check_int
+from .._validation import as_float_array, check_bool, check_choice, check_in_range, check_int
 
 __all__ = [
     "MSDCurve",
@@ -89,6 +89,7 @@ def log_spaced_steps(
     n = check_int("n", n, minimum=1)
     if t_min > t_max:
         raise ValueError(f"`t_min`={t_min} must not exceed `t_max`={t_max}")
+    include_zero = check_bool("include_zero", include_zero)
     grid = np.unique(np.round(np.geomspace(t_min, t_max, n)).astype(np.int64))
     if include_zero:
         grid = np.concatenate([[0], grid])

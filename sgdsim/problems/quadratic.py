@@ -6,7 +6,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sgdsim._validation import as_float_array, check_int, check_positive, check_symmetric
+from sgdsim._validation import (
+    as_float_array,
+    check_allocation,
+    check_int,
+    check_positive,
+    check_symmetric,
+)
 from sgdsim.problems.noise import AdditiveNoise, LabelNoise, NoiseModel
 
 __all__ = ["Quadratic", "power_law_spectrum"]
@@ -17,6 +23,7 @@ def power_law_spectrum(dim: int, p: float, scale: float = 1.0) -> np.ndarray:
     dim = check_int("dim", dim, minimum=1)
     p = check_positive("p", p, allow_zero=True)
     scale = check_positive("scale", scale)
+    check_allocation("dim", dim, 8.0 * dim, "an array of eigenvalues")
     return scale * np.arange(1, dim + 1, dtype=np.float64) ** (-p)
 
 

@@ -48,6 +48,7 @@ from numba import njit
 
 from .._validation import (
     as_float_array,
+    check_bool,
     check_choice,
     check_in_range,
     check_int,
@@ -215,7 +216,7 @@ class GaussianRandomPotential:
                 "`alpha` and `outer_scale` apply only to kernel='rough', "
                 f"got kernel={self.kernel!r}"
             )
-        if self.per_replica:
+        if check_bool("per_replica", self.per_replica):
             if self.n_replicas is None:
                 raise ValueError("`per_replica=True` needs `n_replicas`")
             check_int("n_replicas", self.n_replicas, minimum=1)
