@@ -441,7 +441,7 @@ def central_flow_digits_mlp(ctx: CheckContext) -> list[Measurement]:
     ]
     import matplotlib.pyplot as plt
 
-    fig, axs = plt.subplots(1, 3, figsize=(15, 4))
+    fig, axs = plt.subplots(1, 3, figsize=(15, 4), layout="constrained")
     k = np.arange(steps + 1)
     axs[0].plot(k, Lgd, color="0.8", lw=0.6, label="GD loss")
     axs[0].plot(k, Lbar, label=f"GD loss, {W_LOSS}-step average")

@@ -85,7 +85,7 @@ def sim_vs_volterra(ctx: CheckContext) -> list[Measurement]:
                 ax_c.fill_between(np.arange(pred.size) * every / d, mean - 2 * se, mean + 2 * se,
                                   alpha=0.4, label=f"SGD d={d} (mean ± 2 s.e.)")
     ax_c.plot([], [], "k-", lw=1, label="homogenized (Volterra)")
-    ax_c.set(xlabel="steps / d", ylabel="training loss", title="SGD vs homogenized SGD, lr = 0.5 η_c")
+    ax_c.set(xlabel="steps / d", ylabel="training loss", title="SGD vs homogenized SGD, η = 0.5 η_c")
     ax_c.legend(fontsize=8)
     dd = np.array([r[0] for r in rows], dtype=float)
     rms = np.array([r[3] for r in rows])
@@ -160,7 +160,7 @@ def vs_exact_moments(ctx: CheckContext) -> list[Measurement]:
     ax_e.set(xlabel="d (N = 4d)", ylabel="sup |ψ − exact| / sup exact",
              title="homogenized vs exact fixed-data moments")
     ax_e.legend(fontsize=8)
-    ax_c.set(xlabel="step", ylabel="E L(w_k)", title="d = 24, lr = 0.5 η_c, B = 1")
+    ax_c.set(xlabel="step", ylabel="E L(w_k)", title="d = 24, η = 0.5 η_c, B = 1")
     ax_c.legend(fontsize=8)
     ctx.savefig(fig, "homogenized_vs_exact_moments")
     return out
