@@ -87,3 +87,22 @@ def test_trajectory_plot_reads_on_its_own():
     fig.canvas.draw()  # the x label lies inside the figure (constrained layout), not clipped
     box = ax.xaxis.label.get_window_extent()
     assert box.y0 >= 0 and box.x1 <= fig.bbox.width
+
+
+def test_an_error_bar_with_a_legend_entry_is_not_flagged():
+    """errorbar() labels its container, not its data line: the entry names that line, while an
+    unlabelled error bar and an unlabelled plain line are still reported."""
+    import matplotlib.pyplot as plt
+
+    from sgdsim.plotting import problems
+
+    fig, ax = plt.subplots()
+    ax.errorbar([1, 2], [1, 2], yerr=[0.1, 0.1], fmt="s", label="measured")
+    ax.set(title="t", xlabel="x", ylabel="y")
+    ax.legend()
+    assert problems(fig) == []
+    ax.errorbar([1, 2], [2, 1], yerr=[0.1, 0.1], fmt="o")
+    ax.plot([1, 2], [0, 0])
+    ax.legend()
+    assert len(problems(fig)) == 2
+    plt.close(fig)
