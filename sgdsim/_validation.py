@@ -36,6 +36,14 @@ def check_bool(name: str, value: Any) -> bool:
     return bool(value)
 
 
+def check_instance(name: str, value: Any, cls: type | tuple[type, ...]) -> Any:
+    """Return ``value`` if it is an instance of ``cls``; TypeError naming ``name`` otherwise."""
+    if not isinstance(value, cls):
+        want = " or ".join(c.__name__ for c in (cls if isinstance(cls, tuple) else (cls,)))
+        raise TypeError(f"`{name}` must be of type {want}, got {type(value).__name__} {value!r:.80}")
+    return value
+
+
 def check_positive(name: str, value: float, *, allow_zero: bool = False) -> float:
     """Return ``value`` as float if it is finite and > 0 (>= 0 with ``allow_zero``)."""
     v = _real(name, value)

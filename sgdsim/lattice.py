@@ -163,6 +163,8 @@ def _lattice_structure(spectrum: np.ndarray, shape: tuple[int, ...], r: int) -> 
 def _check_shape(shape: Any) -> tuple[int, ...]:
     if isinstance(shape, (int, np.integer)):
         shape = (shape,)
+    if isinstance(shape, (str, bytes)) or not np.iterable(shape):
+        raise TypeError(f"`shape` must be an int or a tuple of ints, got {shape!r}")
     shape = tuple(check_int("shape", s, minimum=2) for s in shape)
     if not 1 <= len(shape) <= 3:
         raise ValueError(f"`shape` must have 1 to 3 entries, got {shape}")

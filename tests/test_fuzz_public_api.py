@@ -976,7 +976,7 @@ def _brown(draw):
 @spec(
     "sgdsim.lattice.gaussian_lattice_potential",
     bad={
-        "shape": st.sampled_from([0, -3, "8", (8.5,)]),  # None: DEFECTS
+        "shape": st.sampled_from([0, -3, "8", (8.5,), None]),
         "lengthscale": bad_real(0.0, -1.0),
         "sigma": bad_real(0.0),
         "n_potentials": bad_int(0),
@@ -988,8 +988,8 @@ def _glp(draw):
 
 @spec(
     "sgdsim.lattice.rough_lattice_potential",
-    bad={"shape": st.sampled_from([0, -3, "8"]), "alpha": bad_real(), "sigma": bad_real(0.0)},
-)  # None: DEFECTS
+    bad={"shape": st.sampled_from([0, -3, "8", None]), "alpha": bad_real(), "sigma": bad_real(0.0)},
+)
 def _rlp(draw):
     return {"shape": draw(st.integers(4, 16)), "alpha": draw(real(0.05, 1.95))}
 
@@ -1828,17 +1828,6 @@ XFAIL_ENTRY = {
     "('str' has no 'n_params') for a non-MLPSpec `spec`",
     "sgdsim.nets.mlp_batch_oracle": "sgdsim/nets/hvp.py mlp_batch_oracle: junk spec/X/y/theta "
     "accepted until the oracle is called",
-    "sgdsim.nets.MLPSpec": "sgdsim/nets/models.py MLPSpec: a non-iterable `sizes` gives "
-    "TypeError \"'float' object is not iterable\" without the name",
-    "sgdsim.nets.init_params": "sgdsim/nets/models.py: AttributeError ('layers') for a non-MLPSpec `spec`",
-    "sgdsim.nets.mlp_forward": "sgdsim/nets/models.py: AttributeError ('layers') for a non-MLPSpec `spec`",
-    "sgdsim.nets.unflatten": "sgdsim/nets/models.py: AttributeError ('layers') for a non-MLPSpec `spec`",
-    "sgdsim.nets.replica_gradients": "engine, sgdsim/nets/replicas.py: AttributeError ('ndim') "
-    "for junk `theta`/`X`",
-    "sgdsim.analysis.plot_loglog": "sgdsim/analysis/plots.py: AttributeError ('times') for a "
-    "non-MSDCurve `curve`",
-    "sgdsim.analysis.plot_vs_loglog": "sgdsim/analysis/plots.py: AttributeError ('times') for "
-    "a non-MSDCurve `curve`",
     "sgdsim.curvature.hessian_lambda_max": "sgdsim/curvature/lanczos.py: the message names `H` "
     "for the parameter `hvp`",
 }
@@ -2012,11 +2001,6 @@ DEFECTS = [
     pytest.param(
         lambda: sgdsim.lattice.rough_lattice_potential(None, alpha=0.5),
         "shape",
-        marks=_other(
-            "rough_lattice_potential(shape=None): \"'NoneType' object is not "
-            'iterable" without the name (sgdsim/lattice.py); fuzz strategy: '
-            "rough_lattice_potential `shape`"
-        ),
         id="rough-shape-none",
     ),
     pytest.param(
@@ -2032,10 +2016,6 @@ DEFECTS = [
     pytest.param(
         lambda: sgdsim.lattice.gaussian_lattice_potential(None, lengthscale=1.0),
         "shape",
-        marks=_other(
-            "gaussian_lattice_potential(shape=None): \"'NoneType' object is not iterable\" without "
-            "the name (sgdsim/lattice.py); fuzz strategy: gaussian_lattice_potential `shape`"
-        ),
         id="gaussian-lattice-shape-none",
     ),
     pytest.param(

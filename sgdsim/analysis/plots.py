@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_choice
+from .._validation import check_choice, check_instance
 from ..plotting import figure, finish
 from .fits import FitResult
 from .msd import MSDCurve
@@ -80,6 +80,7 @@ def plot_loglog(
     A power law ``a·t^c`` is a straight line of slope ``c``. ``label`` names this curve in the
     legend (several curves may share ``ax``); ``title`` titles the axes.
     """
+    check_instance("curve", curve, MSDCurve)
     return _draw(ax, curve.times, "step t", curve, which, fits, label, title)
 
 
@@ -99,6 +100,7 @@ def plot_vs_loglog(
     quantity"; a power law curves upward on these axes. ``label`` and ``title`` as in
     :func:`plot_loglog`.
     """
+    check_instance("curve", curve, MSDCurve)
     keep = curve.times > 1
     if keep.sum() == 0:
         raise ValueError("`curve` has no times > 1 to place on a log(log t) axis")

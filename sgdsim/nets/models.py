@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sgdsim._validation import check_choice, check_int, check_positive
+from sgdsim._validation import check_choice, check_instance, check_int, check_positive
 from sgdsim.nets._torch import torch
 
 __all__ = ["MLPSpec", "init_params", "mlp_forward", "unflatten"]
@@ -45,6 +45,8 @@ class MLPSpec:
     output_bias: bool = True
 
     def __post_init__(self) -> None:
+        if isinstance(self.sizes, (str, bytes)) or not np.iterable(self.sizes):
+            raise TypeError(f"`sizes` must be a sequence of layer widths, got {self.sizes!r}")
         sizes = tuple(int(check_int("sizes", s, minimum=1)) for s in self.sizes)
         if len(sizes) < 2:
             raise ValueError(f"`sizes` needs at least (d_in, d_out), got {self.sizes!r}")
@@ -67,6 +69,12 @@ class MLPSpec:
 
 def unflatten(spec: MLPSpec, theta):
     """Views ``[(W_l (fan_in, fan_out), b_l (fan_out,) or None), …]`` into a flat ``θ``."""
+    check_instance("spec", spec, MLPSpec)
+    if getattr(theta, "ndim", None) != 1 or theta.shape[0] != spec.n_params:
+        raise ValueError(
+            f"`theta` must be a flat vector of length {spec.n_params}, "
+            f"got {getattr(theta, 'shape', type(theta).__name__)}"
+        )
     out, k = [], 0
     for a, b, hb in spec.layers:
         W = theta[k : k + a * b].reshape(a, b)
@@ -110,6 +118,7 @@ def init_params(
     ``first_layer_gain`` multiplies the first layer's σ once more (Cohen et al.'s toy uses ≈1.9).
     Drawn with ``numpy.random.default_rng(seed)`` layer by layer, row-major.
     """
+    check_instance("spec", spec, MLPSpec)
     scheme = check_choice("scheme", scheme, ("lecun", "xavier"))
     scale = check_positive("scale", scale)
     rng = np.random.default_rng(seed)

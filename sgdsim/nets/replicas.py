@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sgdsim._validation import as_float_array, check_choice, check_int, check_positive
+from sgdsim._validation import as_float_array, check_choice, check_instance, check_int, check_positive
 from sgdsim.optim import sgd
 
 if TYPE_CHECKING:
@@ -50,6 +50,14 @@ def _act(name: str, z: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     if name == "relu":
         return np.maximum(z, 0.0), (z > 0).astype(z.dtype)
     return z, None
+
+
+def _float_array(name: str, value: Any) -> np.ndarray:
+    """A float ndarray as given (its dtype kept, non-finite values allowed: the run checks those);
+    anything else converted by :func:`as_float_array`, which names ``name`` when it cannot."""
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        return value
+    return as_float_array(name, value)
 
 
 def replica_gradients(spec: MLPSpec, theta: np.ndarray, X: np.ndarray, Y: np.ndarray,
@@ -83,7 +91,12 @@ def replica_gradients(spec: MLPSpec, theta: np.ndarray, X: np.ndarray, Y: np.nda
     ValueError
         On an unknown ``loss`` or shapes that do not match ``spec`` or each other.
     """
+    from sgdsim.nets.models import MLPSpec
+
+    check_instance("spec", spec, MLPSpec)
     check_choice("loss", loss, _LOSSES)
+    theta, X = (_float_array(n, v) for n, v in (("theta", theta), ("X", X)))
+    Y = np.asarray(Y)
     if theta.ndim != 2 or theta.shape[1] != spec.n_params:
         raise ValueError(f"`theta` must have shape (R, {spec.n_params}), got {theta.shape}")
     R = theta.shape[0]
