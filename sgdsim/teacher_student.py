@@ -34,7 +34,7 @@ import numpy as np
 import xarray as xr
 from numba import njit, prange
 
-from sgdsim import __version__
+from sgdsim._version import __version__
 from sgdsim._progress import chunks
 from sgdsim._rng import fill_standard_normal, replica_states, standard_normal
 from sgdsim._validation import as_float_array, check_choice, check_int

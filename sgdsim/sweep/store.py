@@ -147,7 +147,7 @@ def fn_identity(fn: Callable[..., Any]) -> dict[str, Any]:
 def make_manifest(grid: Grid, fn: Callable[..., Any], config: Mapping[str, Any] | None
                   ) -> dict[str, Any]:
     """Manifest of a sweep; ``fingerprint`` hashes format, grid, fn identity and config."""
-    from sgdsim import __version__
+    from sgdsim._version import __version__
 
     if config is not None and not isinstance(config, Mapping):
         raise TypeError(f"`config` must be a mapping (JSON-like), got {type(config).__name__}")
