@@ -191,7 +191,8 @@ $\lambda = 2(1+\beta)/\eta$, and the slow motion is $dw/dt = -\tfrac{\eta}{1-\be
 \tfrac12\nabla\langle\Sigma, H\rangle]$ with the same complementarity condition at that
 threshold. On the toy it predicts $y \to 2(1+\beta)/\eta$ and $\sigma^2 = 2c$ — which the
 heavy-ball $y$-update, summed over a long window, also gives exactly. A heavy-ball run with a
-noise floor:
+noise floor (its $\langle y\rangle$ comes out a few per cent below $2(1+\beta)/\eta$; see
+below why):
 """)
 
 code(r"""
@@ -210,6 +211,33 @@ for kk in range(steps):
 print(f"heavy ball β={beta}: central flow S = {cfm.sharpness[-1]:.4f}, σ² = "
       f"{cfm.variances[-1, 0]:.4f}; heavy-ball GD ⟨y⟩ = {np.mean(hb[late, 1]):.3f} "
       f"(2(1+β)/η = {tau:g}), ⟨x²⟩ = {np.mean(hb[late, 0] ** 2):.4f}")
+""")
+
+md(r"""
+The offset is not an error of the threshold. The flow's fixed point is an *exact* period-2 orbit
+of heavy ball ($x = \pm\sqrt{2c}$, $y = 2(1+\beta)/\eta$, $v_x = \pm 2\sqrt{2c}$); started
+there, heavy ball stays on it. The orbit is weakly unstable — the exact two-step Jacobian has
+$|\mu| \approx 1 + 2(1+\beta)c\eta^2/(1-\beta)^3$ (GD: $1 + 2c\eta^2$) — so a perturbed or
+noise-seeded run spirals out into a large relaxation cycle whose average $y$ depends on how deep
+$x$ falls between bursts, i.e. on the noise floor:
+""")
+
+code(r"""
+def heavy_ball(w, v, n, floor, rng):
+    ys = np.empty(n)
+    for kk in range(n):
+        g = grad(w) + (floor * rng.standard_normal(2) if floor else 0.0)
+        v = beta * v - eta * g
+        w = w + v
+        ys[kk] = w[1]
+    return ys
+
+x0 = np.sqrt(2 * c)
+on_orbit = heavy_ball(np.array([x0, tau]), np.array([2 * x0, 0.0]), 2000, 0.0, rng)
+print(f"started on the orbit, no noise: ⟨y⟩/τ − 1 = {on_orbit.mean() / tau - 1:+.1e}")
+for floor in (1e-4, 1e-12):
+    ys = heavy_ball(np.array([0.0, tau - 1]), np.zeros(2), steps, floor, rng)
+    print(f"from x = 0, floor {floor:g}: ⟨y⟩/τ − 1 = {ys[late].mean() / tau - 1:+.4f}")
 """)
 
 md(r"""
@@ -280,6 +308,11 @@ md(r"""
   batch-means error bars (`python -m paper_checks --only central_flow`).
 * New edge eigenvalues join as they arrive; with several at the edge the variances are coupled
   through the complementarity problem, and an eigenvalue can leave the edge.
+* On the digits MLP (paper check `cohen2024.central_flow_digits_mlp`) two to four eigenvalues sit
+  at the edge at once, nearly degenerate, and the oscillation is shared among them: compare the
+  total, $\mathrm{tr}\,\Sigma$, with GD's period-2 variance
+  $\tfrac14\|w_k - \tfrac12(w_{k-1}+w_{k+1})\|^2$, not one eigenvector's share (that gives
+  0.6–0.7 of $\sigma_1^2$).
 * Where it departs from GD: the flow equilibrates the oscillation instantly, GD has to grow it
   from whatever seeds it — on small nets GD overshoots $2/\eta$ and catapults when entering the
   edge, and its oscillation comes in bursts, so agreement holds for averages over bursts, not

@@ -53,16 +53,31 @@ Optimizers (``τ`` the threshold, ``η_eff`` the effective step of the slow moti
   (``HU = PU diag(μ)``). The X-dependence of ``dν/dt`` makes the linear operator ``B`` slightly
   non-symmetric when several eigenvalues are at the edge with ``μ_a ≠ μ_b``; it is symmetrized for
   the solve (exact for one edge eigenvalue; ``max_residual`` is that of the symmetrized problem).
-* ``'heavy_ball'`` — **our derivation, not in the paper**: ``v ← βv − η∇L``, ``w ← w + v``. A period-2
-  oscillation ``δ_k = (−1)^k x u`` of the heavy-ball recursion on a quadratic requires
+* ``'heavy_ball'`` — **our derivation, not in the paper** (the paper treats GD and RMSProp):
+  ``v ← βv − η∇L``, ``w ← w + v``. A period-2 oscillation ``δ_k = (−1)^k x u`` of the
+  heavy-ball recursion on a quadratic requires
   ``1 + β − ηλ = −(1 + β)``, i.e. ``λ = τ = 2(1+β)/η``. The slow (time-averaged) part sees the
-  averaged gradient above, and for motion slow compared with the momentum time ``1/(1−β)`` steps,
-  the momentum buffer is ``v ≈ −η/(1−β)·⟨∇L⟩``; hence ``dw/dt = −η/(1−β)·[∇L + ½∇⟨Σ, H⟩]`` with the
-  same complementarity at ``τ``. On ``L = ½yx² − cy`` it predicts ``σ² = 2c`` at ``y = 2(1+β)/η``,
-  which also follows exactly from summing the heavy-ball y-update over a long window. Measured
-  (paper check ``sgdsim.central_flow_heavy_ball_toy``, η = 0.02, β = 0.5): heavy-ball GD's
-  ⟨x²⟩ = 1.502 ± 0.009 matches σ² = 1.5, but its ⟨y⟩ hovers 2.6% *below* 2(1+β)/η (ten times the
-  second-order bias seen for GD), so the threshold part of this flow is approximate.
+  averaged gradient above (the oscillation's cubic term ``½∇⟨Σ, H⟩`` is the same as for GD: it
+  comes from averaging ∇L over δ, not from the update rule), and the averaged recursion
+  ``Δw̄_k = βΔw̄_{k−1} − η⟨∇L⟩`` gives ``Δw̄ = −η/(1−β)·⟨∇L⟩`` once the motion is slow compared
+  with the momentum time ``1/(1−β)`` steps; hence ``dw/dt = −η/(1−β)·[∇L + ½∇⟨Σ, H⟩]`` with the
+  same complementarity at ``τ``. No momentum state is carried, so two things are not resolved:
+  the buffer's start-up from ``v₀ = 0``, a lag of ``β/(1−β)`` steps (exact on the toy's approach
+  to the edge: heavy ball's ``y_k = y₀ + ηc/(1−β)·(k − β(1−β^k)/(1−β))`` against the flow's
+  ``y₀ + ηck/(1−β)``), and the ``O(d²w/dt²)`` terms of the averaged recursion
+  (``(1+β)/(2(1−β))·d²w/dt²`` against GD's ``½·d²w/dt²``). The constraint only fixes Σ, so
+  η/(1−β) changes the flow's speed, not its fixed point.
+
+  On ``L = ½yx² − cy`` the flow's fixed point (``y = τ``, ``σ² = 2c``) is an *exact* period-2
+  orbit of heavy ball (``x = ±√(2c)``, ``y = τ``); started there, heavy ball keeps ⟨y⟩/τ = 1 to
+  1e-8. That orbit is weakly unstable: the exact two-step Jacobian (SymPy) has
+  ``|μ| = 1 + 2(1+β)cη²/(1−β)³ + O(η³)`` (GD, β = 0: ``1 + 2cη²``), so heavy ball leaves it and,
+  seeded by a gradient-noise floor, settles into a large relaxation cycle whose ⟨y⟩ depends on
+  the floor: ⟨y⟩/τ − 1 = −0.013, −0.026, −0.039 for floors 1e-4, 1e-8, 1e-12 (η = 0.02,
+  β = 0.5), −0.005 at η = 0.01 (paper check ``sgdsim.central_flow_heavy_ball_toy``). That
+  offset is a finite-η property of the discrete dynamics (shrinking with η), not an error of
+  the threshold; ⟨x²⟩ = σ² = 2c holds whatever the cycle, since the y-updates sum to
+  ``Σ(½x² − c)``.
 
 The paper's limits apply: the flow averages over the oscillation and does not resolve the
 transient "catapult" when GD first crosses the edge (the central flow leaves gradient flow

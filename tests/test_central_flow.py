@@ -293,3 +293,50 @@ def test_finite_difference_hvp_matches_exact():
     no_hvp = sg.CustomProblem(dim=2, grad=prob.grad, loss=prob.loss)
     r = central_flow(no_hvp, 0.1, [0.0, 19.0], np.array([60.0]), hvp="finite_difference")
     np.testing.assert_allclose(r.variances[0, 0], 1.5, rtol=1e-5)  # δ² + roundoff/δ² ≈ 1e-6
+
+
+def test_heavy_ball_fixed_point_is_an_exact_period2_orbit():
+    # the flow's fixed point (y = S, x² = σ²) against the exact discrete heavy-ball map, composed
+    # symbolically by SymPy: two steps from (x, y, v_x, v_y) = (√σ², S, 2√σ², 0) return to it,
+    # one step lands on its mirror (−√σ², S, −2√σ², 0)
+    sp = pytest.importorskip("sympy")
+    c, eta, beta = 0.75, 0.1, 0.5
+    r = central_flow(_self_stab(c), eta, [0.0, 2 * (1 + beta) / eta - 1.0],
+                     np.array([0.0, 60.0]), optimizer="heavy_ball", beta=beta)
+    S, s2 = float(r.sharpness[-1]), float(r.variances[-1, 0])
+    x, y, vx, vy = sp.symbols("x y v_x v_y")
+    e, b, cc = sp.Rational(1, 10), sp.Rational(1, 2), sp.Rational(3, 4)
+
+    def step(s):
+        vx2 = b * s[2] - e * s[1] * s[0]
+        vy2 = b * s[3] - e * (s[0] ** 2 / 2 - cc)
+        return [s[0] + vx2, s[1] + vy2, vx2, vy2]
+
+    one, two = step([x, y, vx, vy]), step(step([x, y, vx, vy]))
+    at = {x: np.sqrt(s2), y: S, vx: 2 * np.sqrt(s2), vy: 0.0}
+    start = np.array([np.sqrt(s2), S, 2 * np.sqrt(s2), 0.0])
+    # tolerance: the flow's S and σ² are exact to ~1e-10 relative (polynomial toy, roundoff)
+    np.testing.assert_allclose([float(f.subs(at)) for f in one],
+                               start * [-1, 1, -1, 1], atol=1e-8)
+    np.testing.assert_allclose([float(f.subs(at)) for f in two], start, atol=1e-8)
+
+
+def test_period2_variance_and_period2_free_average():
+    from paper_checks.checks_central_flows import _period2_free_average, period2_variance
+
+    # w_k = w₀ + k·g + (−1)^k x u with a unit u: the filter returns x² exactly (a linear drift
+    # has no second difference), and the half-weight-end average removes the flip exactly
+    rng = np.random.default_rng(3)
+    d, n, x = 5, 40, 0.3
+    u = rng.standard_normal(d)
+    u /= np.linalg.norm(u)
+    k = np.arange(n)[:, None]
+    w = 1.0 + 0.01 * k * rng.standard_normal(d) + x * (-1.0) ** k * u
+    v = period2_variance(w)
+    assert np.isnan(v[0]) and np.isnan(v[-1])
+    np.testing.assert_allclose(v[1:-1], x * x, rtol=1e-12)
+    avg = _period2_free_average(w, 8)
+    smooth = w - x * (-1.0) ** k * u
+    np.testing.assert_allclose(avg[4:-4], smooth[4:-4], rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="W"):
+        _period2_free_average(w, 7)
