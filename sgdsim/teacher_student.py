@@ -34,10 +34,10 @@ import numpy as np
 import xarray as xr
 from numba import njit, prange
 
-from sgdsim._version import __version__
 from sgdsim._progress import chunks
 from sgdsim._rng import fill_standard_normal, replica_states, standard_normal
 from sgdsim._validation import as_float_array, check_choice, check_int
+from sgdsim._version import __version__
 from sgdsim.theory.teacher_student import _generalisation_error, _positive, generalisation_error
 from sgdsim.trajectory import DivergenceError, Trajectory, default_divergence_threshold
 
