@@ -43,6 +43,7 @@ def simulate(
     on_divergence: str = "raise",
     divergence_threshold: float | None = None,
     progress: bool | None = None,
+    svag: float = 1.0,
 ) -> Trajectory:
     """Run ``replicas`` independent copies of ``optimizer`` on ``problem`` for ``steps`` steps.
 
@@ -94,6 +95,16 @@ def simulate(
         Bound on ‖θ‖²; default 1e20·max(1, max_r ‖θ_0‖², ‖θ*‖²).
     progress : bool, optional
         Show a progress bar (default: only for long runs).
+    svag : float
+        ℓ ≥ 1: run the SVAG iteration of Li, Malladi & Arora (2021, "On the validity of modeling
+        SGD with stochastic differential equations") instead of SGD: learning rate η_t/ℓ and the
+        gradient ``½(1+√(2ℓ−1)) g₁ + ½(1−√(2ℓ−1)) g₂`` of two independent minibatch gradients
+        (mean ∇L, noise covariance ℓ·Σ). Step k then sits at SDE time ``k·η/ℓ``: run ``ℓ·T``
+        steps to reach the time of T SGD steps; as ℓ → ∞ the law tends to the SDE
+        ``dθ = −∇L dt + √η Σ^{1/2} dW`` (weak error O(1/ℓ)). ``svag=1`` is plain SGD, bit for
+        bit. Array backends only (``backend="numpy"`` or ``"cupy"``); plain SGD (no momentum, no
+        nudging) with independent minibatches (not ``sampling="epoch_shuffle"``).
+        :func:`sgdsim.svag_report` runs the family and reports the distance to the limit.
 
     Returns
     -------
@@ -114,6 +125,7 @@ def simulate(
     if sampling is None:
         sampling = "with_replacement" if (batch_size is not None or not is_data) else "full"
     check_choice("sampling", sampling, tuple(SAMPLINGS))
+    svag = _check_svag(svag, backend, optimizer, sampling)
     if batch_size is None:
         batch_size = problem.n_samples if (is_data and sampling == "full") else 1
     elif sampling == "full" and not (is_data and batch_size == problem.n_samples):
@@ -142,7 +154,7 @@ def simulate(
         divergence_threshold = default_divergence_threshold(theta0, getattr(problem, "minimum", None))
     threshold = check_positive("divergence_threshold", divergence_threshold)
 
-    spec = RunSpec(lowered, opt, np.dtype(dtype), lowered.to_kernel(theta0), seed, threshold, buf0)
+    spec = RunSpec(lowered, opt, np.dtype(dtype), lowered.to_kernel(theta0), seed, threshold, buf0, svag)
     runner = get_backend(backend)(spec)
     rec = Records.allocate(record, replicas, n_rec, d, every)
 
@@ -165,6 +177,8 @@ def simulate(
         "divergence_threshold": threshold,
         "sgdsim_version": __version__,
     }
+    if svag != 1.0:
+        config["svag"] = svag
     traj = _assemble(final, rec, lowered, status, config, theta0, opt.momentum != 0)
     if status is RunStatus.DIVERGED and on_divergence == "raise":
         step, rep = traj.divergence
@@ -175,6 +189,27 @@ def simulate(
 # --- helpers ---------------------------------------------------------------------------------
 #: longest piece a run advances at once (so a schedule is evaluated in windows of ≤ 32 MiB)
 MAX_PIECE = 1 << 22
+
+
+def _check_svag(svag, backend: str, optimizer: SGD, sampling: str) -> float:
+    """``svag`` as a float ≥ 1, refused where the SVAG iteration is not defined or not built."""
+    if isinstance(svag, bool) or not isinstance(svag, (int, float, np.integer, np.floating)):
+        raise TypeError(f"`svag` must be a real number ≥ 1, got {svag!r}")
+    ell = float(svag)
+    if not np.isfinite(ell) or ell < 1.0:
+        raise ValueError(f"`svag` must be a finite number ≥ 1 (ℓ = 1 is plain SGD), got {svag!r}")
+    if ell == 1.0:
+        return ell
+    if backend == "numba":
+        raise ValueError(f"`svag`={svag!r} runs on the array backends only: pass backend='numpy' (or 'cupy')")
+    if optimizer.momentum != 0 or optimizer.nudge_top_k:
+        raise ValueError(f"`svag`={svag!r} is defined for plain SGD: the optimizer has momentum or nudging")
+    if sampling == "epoch_shuffle":
+        raise ValueError(
+            f"`svag`={svag!r} needs two independent minibatches per step; sampling='epoch_shuffle' "
+            "draws dependent ones: use 'with_replacement', 'without_replacement' or 'gaussian'"
+        )
+    return ell
 
 
 def _record_names(record) -> tuple[str, ...]:

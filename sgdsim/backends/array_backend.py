@@ -56,6 +56,17 @@ class ArrayRunner:
             self.a["amp"] = self.a["amp"].reshape(fields, m)
 
     # --- gradient oracle -------------------------------------------------------------------
+    def _step_gradient(self, th):
+        """The gradient estimate of one step: a minibatch gradient, or with SVAG (ℓ > 1; Li,
+        Malladi & Arora 2021, their SVAG definition) ``½(1+√(2ℓ−1)) g₁ + ½(1−√(2ℓ−1)) g₂`` from two
+        independent minibatch gradients: mean ∇L, noise covariance ℓ·Σ."""
+        ell = self.spec.svag
+        if ell == 1.0:
+            return self.grad(th)
+        root = np.sqrt(2.0 * ell - 1.0)
+        g1 = self.grad(th)
+        return 0.5 * (1.0 + root) * g1 + 0.5 * (1.0 - root) * self.grad(th)
+
     def _noise(self, chol):
         return self.rng.normal(chol.shape[1]) @ chol.T
 
@@ -167,12 +178,13 @@ class ArrayRunner:
         div = DivergenceTracker(xp, theta.shape[0], self.spec.threshold, state.diverged_at)
         if t0 == 0:
             self._record(rec, 0, np.arange(theta.shape[0]), theta, opt_state, None)
-        lrs = self.spec.optimizer.lr.values(n_steps, start=t0).astype(self.dtype)  # evaluated lazily
+        lrs = self.spec.optimizer.lr.values(n_steps, start=t0)  # evaluated lazily
+        lrs = (lrs / self.spec.svag if self.spec.svag != 1.0 else lrs).astype(self.dtype)
         for k, lr in enumerate(lrs):
             t = t0 + k
             active = div.active()[:, None]
             with quiet_overflow(xp):
-                g = self.grad(theta).astype(self.dtype)
+                g = self._step_gradient(theta).astype(self.dtype)
                 delta, new_state = self.opt.update(g, opt_state, theta, lr)
                 theta = xp.where(active, theta + delta, theta)
                 opt_state = new_state._replace(buf=xp.where(active, new_state.buf, opt_state.buf))

@@ -59,6 +59,7 @@ class RunSpec:
     seed: int
     threshold: float  # divergence threshold on ‖θ‖² (kernel coordinates)
     buf0: np.ndarray | None = None  # (R, d) initial momentum buffer, kernel coordinates; None: empty
+    svag: float = 1.0  # SVAG ℓ (array backends): lr η/ℓ, two independent gradients combined
 
 
 class RunState(NamedTuple):
