@@ -19,6 +19,7 @@ from sgdsim.problems import (
 )
 from sgdsim.problems.random_potential import GaussianRandomPotential
 from sgdsim.simulate import simulate
+from sgdsim.svag import SVAGReport, svag_report
 from sgdsim.sweep import sweep as run_sweep
 from sgdsim.trajectory import DivergenceError, Trajectory
 
@@ -51,6 +52,7 @@ __all__ = [
     "LabelNoise",
     "LinearRegression",
     "Quadratic",
+    "SVAGReport",
     "Schedule",
     "TeacherStudent",
     "Trajectory",
@@ -68,6 +70,7 @@ __all__ = [
     "simulate",
     "simulate_teacher_student",
     "step_lr",
+    "svag_report",
     "sweep",
     "warmup_lr",
 ]

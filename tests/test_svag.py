@@ -105,3 +105,52 @@ def test_refusals_name_svag(kwargs, match):
 def test_momentum_refused():
     with pytest.raises(ValueError, match="svag"):
         sg.simulate(_quad(), sg.sgd(lr=0.1, momentum=0.9), steps=2, backend="numpy", svag=2)
+
+
+# --- the report --------------------------------------------------------------------------------
+def test_extrapolate_is_exact_on_noiseless_data():
+    ells = np.array([1.0, 2.0, 4.0, 8.0])
+    a, b, cov = sg.svag.extrapolate(ells, 0.3 + 0.7 / ells, [0.01, 0.02, 0.01, 0.03])
+    assert a == pytest.approx(0.3, abs=1e-12) and b == pytest.approx(0.7, abs=1e-12)
+    assert cov.shape == (2, 2) and np.all(np.linalg.eigvalsh(cov) > 0)
+
+
+def test_fit_weak_order_recovers_the_exponent():
+    ells = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
+    p, (lo, hi) = sg.svag.fit_weak_order(ells, 0.5 * ells**-1.3, 0.001 * ells**-1.3)
+    assert p == pytest.approx(1.3, abs=1e-12) and lo < 1.3 < hi
+    with pytest.raises(ValueError, match="2 standard errors"):
+        sg.svag.fit_weak_order(ells, 0.5 * ells**-1.3, ells)
+
+
+def _sgd_and_sde_stationary(a, s2, eta):
+    # SGD on ½ a x² with noise variance s²: Var = η s²/(a(2 − ηa)); SDE (OU): η s²/(2a)
+    return eta * s2 / (a * (2 - eta * a)), eta * s2 / (2 * a)
+
+
+@pytest.mark.parametrize("eta, valid", [(0.05, True), (1.5, False)])
+def test_report_flags_the_large_lr_quadratic(eta, valid):
+    a, s2 = 1.0, 0.5
+    steps = int(np.ceil(12 / (a * eta)))  # t = 12/a: stationary to e^{-24}
+    rep = sg.svag_report(_quad(a, s2), sg.sgd(lr=eta), steps=steps, ells=(1, 2, 4, 8),
+                         observable=lambda th: th[:, 0] ** 2, replicas=20_000, init=[0.0], seed=4)
+    sgd_var, sde_var = _sgd_and_sde_stationary(a, s2, eta)
+    assert abs(rep.values[0] - sgd_var) < 4 * rep.ses[0]
+    assert rep.valid is valid, rep.summary()
+    if valid:
+        assert abs(rep.limit - sde_var) < 4 * rep.limit_se
+    else:
+        assert rep.relative_gap > 1.0  # SGD's variance is 4× the SDE's here
+    assert ("NOT" in rep.summary()) is (not valid)
+
+
+def test_report_refusals():
+    q = _quad()
+    with pytest.raises(ValueError, match="`ells`"):
+        sg.svag_report(q, sg.sgd(lr=0.1), steps=2, ells=(2, 4))
+    with pytest.raises(ValueError, match="constant learning rate"):
+        sg.svag_report(q, sg.sgd(lr=sg.step_lr(0.1, [5], 0.5)), steps=2)
+    with pytest.raises(ValueError, match="`observable`"):
+        sg.svag_report(q, sg.sgd(lr=0.1), steps=2, observable="params")
+    with pytest.raises(TypeError, match="`ells` must be an integer"):
+        sg.svag_report(q, sg.sgd(lr=0.1), steps=2, ells=(1, 1.5))
