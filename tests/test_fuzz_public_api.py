@@ -1660,6 +1660,7 @@ GENERIC |= {
     # are exercised by their own test modules)
     "sgdsim.sweep.DaskExecutor",
     "sgdsim.gradient_flow",
+    "sgdsim.svag_report",
     "sgdsim.Trajectory",
     "sgdsim.nets.train",
     "sgdsim.nets.replica_sgd",
@@ -1705,6 +1706,7 @@ GENERIC |= {
 }
 CONTAINERS |= {
     "sgdsim.FlowResult",
+    "sgdsim.SVAGReport",
     "sgdsim.analysis.FitResult",
     "sgdsim.analysis.Law",
     "sgdsim.analysis.LawComparison",
