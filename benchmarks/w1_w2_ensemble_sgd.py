@@ -1,5 +1,11 @@
 """W1 (ensemble SGD on linear regression) and W2 (noisy quadratic, heavy ball), as defined in
-shared/BENCHMARKS.md: sgdsim's Numba backend against a NumPy reference in the same run.
+shared/BENCHMARKS.md: sgdsim's Numba backend against references in the same run.
+
+W1 references: NumPy in place over replicas; the hand-written Numba ``prange`` loop a user would
+write (one replica per iteration, ``np.random.randint`` per sample, one row at a time); JAX
+(``jit`` of a ``lax.scan`` over steps of the batched step, float32 only; skipped when JAX is not
+installed). W1 also prints the f32 matmul roofline measured in the same run (a 2048² NumPy
+matmul) as replica-steps/s at 2·B·d = 3,200 FMA per replica-step, and sgdsim's fraction of it.
 
 Each line: workload, impl, params, median seconds of the timed runs after a warm-up, throughput
 in replica-steps per second, compile seconds (the warm-up call, cache included), and the check:
@@ -14,6 +20,7 @@ import argparse
 import time
 
 import numpy as np
+from numba import njit, prange
 
 import sgdsim as sg
 
@@ -37,6 +44,69 @@ def w1_numpy_reference(p: sg.LinearRegression, steps: int, reps: int, dtype, see
         r = np.einsum("rbd,rd->rb", xb, w) - y[idx]
         w -= lr * np.einsum("rb,rbd->rd", r, xb)
     return w
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def _w1_hand_numba(x, y, w, step, batch, steps, seed):
+    """What a user writes in Numba: a prange over replicas, np.random per sample, one row at a
+    time, ``fastmath`` on and the step ``lr/B`` in the run dtype."""
+    np.random.seed(seed)  # noqa: NPY002 (Numba has only the legacy API)
+    n, d = x.shape
+    for r in prange(w.shape[0]):
+        wr = w[r]
+        g = np.empty(d, dtype=w.dtype)
+        for _ in range(steps):
+            g[:] = 0
+            for _j in range(batch):
+                k = np.random.randint(0, n)  # noqa: NPY002
+                res = x[k, 0] * wr[0]
+                for i in range(1, d):
+                    res += x[k, i] * wr[i]
+                res -= y[k]
+                for i in range(d):
+                    g[i] += res * x[k, i]
+            for i in range(d):
+                wr[i] -= step * g[i]
+    return w
+
+
+def w1_hand_numba(p: sg.LinearRegression, steps: int, reps: int, dtype, seed: int = 0):
+    x, y = p.X.astype(dtype), p.y.astype(dtype)
+    return _w1_hand_numba(x, y, np.zeros((reps, p.dim), dtype=dtype), dtype(0.05 / 32), 32,
+                          steps, seed)
+
+
+def w1_jax(p: sg.LinearRegression, reps: int):
+    """A JAX float32 runner ``steps -> w`` (jit of lax.scan over the batched step), or None."""
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        return None
+    x, y = jnp.asarray(p.X, jnp.float32), jnp.asarray(p.y, jnp.float32)
+    n, d = p.X.shape
+
+    def step(carry, _):
+        w, key = carry
+        key, sub = jax.random.split(key)
+        idx = jax.random.randint(sub, (reps, 32), 0, n)
+        xb = x[idx]
+        r = jnp.einsum("rbd,rd->rb", xb, w) - y[idx]
+        return (w - (0.05 / 32) * jnp.einsum("rb,rbd->rd", r, xb), key), None
+
+    def runner(steps: int):
+        fn = jax.jit(lambda key, w0: jax.lax.scan(step, (w0, key), None, length=steps)[0][0])
+        return lambda: np.asarray(fn(jax.random.PRNGKey(0), jnp.zeros((reps, d), jnp.float32)))
+
+    return runner
+
+
+def f32_roofline_gflops(repeats: int) -> float:
+    """float32 GFLOP/s of a 2048² NumPy matmul (median of ``repeats`` after a warm-up)."""
+    a = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
+    a @ a
+    sec, _ = time_median(lambda: a @ a, repeats)
+    return 2 * 2048**3 / sec / 1e9
 
 
 def run_w1(quick: bool, repeats: int) -> list[dict]:
@@ -69,8 +139,45 @@ def run_w1(quick: bool, repeats: int) -> list[dict]:
         rows.append(emit(workload="W1", impl=f"numpy-{dtype}", params=f"R={reps},T={ref_steps}",
                          median_s=sec_ref, throughput=reps * ref_steps / sec_ref,
                          unit="replica-steps/s", check_excess=float(np.mean(p.loss(w)) - p.min_loss)))
-        emit(workload="W1", ratio=f"sgdsim-numba-{dtype} / numpy-{dtype}",
-             value=rows[-2]["throughput"] / rows[-1]["throughput"])  # fmt: skip
+        sim, ref = rows[-2]["throughput"], rows[-1]["throughput"]
+        emit(workload="W1", ratio=f"sgdsim-numba-{dtype} / numpy-{dtype}", value=sim / ref)
+        t0 = time.perf_counter()
+        w1_hand_numba(p, 10, reps, npdt)
+        compile_s = time.perf_counter() - t0
+        sec_hand, w = time_median(lambda npdt=npdt: w1_hand_numba(p, steps, reps, npdt), repeats)
+        hand = reps * steps / sec_hand
+        rows.append(emit(workload="W1", impl=f"hand-numba-{dtype}", params=f"R={reps},T={steps}",
+                         median_s=sec_hand, throughput=hand, unit="replica-steps/s",
+                         compile_s=compile_s,
+                         check_excess=float(np.mean(p.loss(w.astype(float))) - p.min_loss)))  # fmt: skip
+        emit(workload="W1", ratio=f"sgdsim-numba-{dtype} / hand-numba-{dtype}", value=sim / hand)
+        if dtype == "float32":
+            rows += _w1_float32_peers(p, steps, reps, repeats, sim)
+    return rows
+
+
+def _w1_float32_peers(p, steps, reps, repeats, sim) -> list[dict]:
+    """JAX (when installed) and the matmul roofline, in the same run as sgdsim's float32 row."""
+    rows = []
+    jax_runner = w1_jax(p, reps)
+    if jax_runner is None:
+        emit(workload="W1", impl="jax-float32", skipped="jax is not installed")
+    else:
+        fn = jax_runner(steps)
+        t0 = time.perf_counter()
+        fn()
+        compile_s = time.perf_counter() - t0
+        sec, w = time_median(fn, repeats)
+        rows.append(emit(workload="W1", impl="jax-float32", params=f"R={reps},T={steps}",
+                         median_s=sec, throughput=reps * steps / sec, unit="replica-steps/s",
+                         compile_s=compile_s,
+                         check_excess=float(np.mean(p.loss(w.astype(float))) - p.min_loss)))  # fmt: skip
+        emit(workload="W1", ratio="sgdsim-numba-float32 / jax-float32", value=sim / rows[-1]["throughput"])
+    gflops = f32_roofline_gflops(repeats)
+    peak = gflops * 1e9 / (2 * 32 * p.dim * 2)  # 2 FMA (dot + axpy) per sample and coordinate
+    rows.append(emit(workload="W1", impl="f32-matmul-roofline", gflops=gflops, throughput=peak,
+                     unit="replica-steps/s"))  # fmt: skip
+    emit(workload="W1", ratio="sgdsim-numba-float32 / f32-matmul-roofline", value=sim / peak)
     return rows
 
 

@@ -284,6 +284,13 @@ OTHER_HISTORY = {
     "sim-numba-rff_per-plain": ("2bd129c95e2b54343eac028c",),
 }
 
+# Deliberate changes since f2237f8, compared on their summaries at the rounding they changed:
+# the Numba float32 kernel accumulates the gradient's row sums, step2 and ‖θ‖² in float32 (issue 16:
+# before, a literal 0 promoted these sums to float64, which kept the loops from vectorizing). Sums
+# of float32 records then agree with the f2237f8 ones to float32 rounding, not 1e-12: rtol 1e-6
+# is ~10 ulp(float32) (measured 1.1e-9); a changed formula or stream moves them by O(1).
+ROUNDING_CHANGED = {"sim-numba-float32": 1e-6}
+
 SUMMARY = {
     "sde-numba-baoab-quad": [
         26.819059371593017, 15.215327249482717, 46.45557464144055, 12.264212756869098,
@@ -400,7 +407,7 @@ def test_seeded_run_is_bit_identical_to_the_recorded_one(name):
     if digest == GOLDEN[name] or digest in OTHER_HISTORY.get(name, ()):
         return
     assert "numba" in name, f"{name}: digest {digest} differs from the recorded {GOLDEN[name]}"
-    np.testing.assert_allclose(_summary(res), SUMMARY[name], rtol=1e-12)
+    np.testing.assert_allclose(_summary(res), SUMMARY[name], rtol=ROUNDING_CHANGED.get(name, 1e-12))
 
 
 @pytest.fixture

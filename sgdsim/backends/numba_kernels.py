@@ -99,22 +99,61 @@ def _draw_index(mode, s, iwork, j, n, b):
 
 
 @njit(inline="always", fastmath=FASTMATH)
+def _residual(xk, th, yk, zero):
+    """x_kᵀθ − y_k in the run dtype."""
+    acc = zero
+    for i in range(th.shape[0]):
+        acc += xk[i] * th[i]
+    return acc - yk
+
+
+@njit(inline="always", fastmath=FASTMATH)
 def linreg_grad(data, th, g, s, iwork, fwork):
-    """g = (1/B) Σ_{n∈batch} (x_nᵀθ − y_n) x_n."""
+    """g = (1/B) Σ_{n∈batch} (x_nᵀθ − y_n) x_n.
+
+    Rows go four at a time: four residuals accumulate side by side in one pass over θ (four
+    independent FMA chains instead of one latency-bound chain) and g is read and written once per
+    four rows. The batch indices are drawn in the same order as one at a time, so a seed gives
+    the same batches; only the rounding of the sums differs (W1: 1.4× the one-row loop in
+    float32, 1.2–1.8× in float64; benchmarks/w1_w2_ensemble_sgd.py)."""
     x, y, b, mode = data.X, data.y, data.batch, data.mode
     n, d = x.shape
+    g[0] = b
+    bf = g[0]  # B and 0 in the run dtype: int literals would make the float32 math float64
     for i in range(d):
         g[i] = 0.0
-    for j in range(b):
-        idx = _draw_index(mode, s, iwork, j, n, b)
-        r = x[idx, 0] * th[0]
-        for i in range(1, d):
-            r += x[idx, i] * th[i]
-        r -= y[idx]
+    zero = g[0]
+    j = 0
+    while j + 4 <= b:
+        k0 = _draw_index(mode, s, iwork, j, n, b)
+        k1 = _draw_index(mode, s, iwork, j + 1, n, b)
+        k2 = _draw_index(mode, s, iwork, j + 2, n, b)
+        k3 = _draw_index(mode, s, iwork, j + 3, n, b)
+        r0 = zero
+        r1 = zero
+        r2 = zero
+        r3 = zero
         for i in range(d):
-            g[i] += r * x[idx, i]
+            ti = th[i]
+            r0 += x[k0, i] * ti
+            r1 += x[k1, i] * ti
+            r2 += x[k2, i] * ti
+            r3 += x[k3, i] * ti
+        r0 -= y[k0]
+        r1 -= y[k1]
+        r2 -= y[k2]
+        r3 -= y[k3]
+        for i in range(d):
+            g[i] += r0 * x[k0, i] + r1 * x[k1, i] + r2 * x[k2, i] + r3 * x[k3, i]
+        j += 4
+    while j < b:
+        k = _draw_index(mode, s, iwork, j, n, b)
+        r = _residual(x[k], th, y[k], zero)
+        for i in range(d):
+            g[i] += r * x[k, i]
+        j += 1
     for i in range(d):
-        g[i] /= b
+        g[i] /= bf
 
 
 @njit(inline="always", fastmath=FASTMATH)
@@ -347,6 +386,7 @@ def _drive(data, reps, hyp, rec, div_step, threshold):
         b = buf[r]
         s = states[r]
         g = np.empty_like(th)
+        zero = np.zeros(1, dtype=th.dtype)[0]  # a literal 0 would promote float32 sums to float64
         proj = np.empty(max(k_nudge, 1), dtype=th.dtype)
         if t0 == 0:
             _record(data, th, b, theta0[r], iwork[r], 0.0, flags, r, 0,
@@ -361,16 +401,16 @@ def _drive(data, reps, hyp, rec, div_step, threshold):
                     g[i] += wd * th[i]
             if k_nudge > 0:
                 for q in range(k_nudge):
-                    acc = g[0] * 0
+                    acc = zero
                     for i in range(d):
                         acc += nudge_e[i, q] * g[i]
                     proj[q] = one_m_gamma * acc
                 for i in range(d):
-                    acc = g[0] * 0
+                    acc = zero
                     for q in range(k_nudge):
                         acc += nudge_e[i, q] * proj[q]
                     g[i] -= acc
-            step2 = lr * 0  # accumulated in the run dtype (keeps float32 loops vectorized)
+            step2 = zero  # accumulated in the run dtype (keeps float32 loops vectorized)
             if beta == 0:
                 for i in range(d):
                     du = lr * g[i]
@@ -393,7 +433,7 @@ def _drive(data, reps, hyp, rec, div_step, threshold):
                         du = lr * b[i]
                         th[i] -= du
                         step2 += du * du
-            nrm = lr * 0
+            nrm = zero
             for i in range(d):
                 nrm += th[i] * th[i]
             if not (nrm <= threshold):
