@@ -151,70 +151,70 @@ class MLPHessian:
             for i in range(L)
         ]
         self._deltas = deltas
+        self._buf: _Buffers | None = None
         self.gradient = torch.cat(
             [t.reshape(-1) for gW, gb in grads for t in (gW, gb) if t is not None]
         ).numpy()
 
+    def _buffers(self, p: int) -> _Buffers:
+        """The operands of a block of ``p`` products, allocated once per block size."""
+        if self._buf is None or self._buf.p != p:
+            self._buf = None  # release the old block's memory before allocating the new one
+            self._buf = _Buffers(self._layers, self._haug, self._deltas, p)
+        return self._buf
+
     def _matmat_t(self, V: torch.Tensor) -> torch.Tensor:
         """``(n_params, p) → (n_params, p)``: columns are Hessian-vector products.
 
-        Tangent activations are kept in the layout ``(N, p, width)`` so every term is one
-        contiguous matrix product over ``N·p`` rows or ``p·width`` columns; a layer's weight and
-        bias directions are one block ``[V_W; V_b]`` (the flat layout already stores them so)
-        multiplied by the cached ``[h, 1]``, and sums of products are accumulated inside the
-        matrix products (``addmm``) rather than by separate passes over ``(N, p, width)`` arrays.
+        Every term is a batch of ``p`` matrix products on preallocated operands (see
+        :class:`_Buffers`): a layer's tangent pass ``R z_l = [h, 1, R h_{l−1}] @ [V_l; W_l]``
+        and the backward ``R δ'_{l−1} = [δ_l, R δ_l] @ [V_{W,l}ᵀ; W_lᵀ]`` are one product each,
+        with the cached primal half of each operand written once, and the elementwise factors
+        ``σ'``, ``σ''·δ'`` written straight into the next product's operand (no temporaries).
         """
         p, N = V.shape[1], self._N
         L = len(self._layers)
-        d1, haug = self._d1, self._haug
-        VA = []  # per layer: [V_W; V_b] as (rows, p, c), rows = a (+1 with a bias)
+        buf = self._buffers(p)
+        d1 = self._d1
         k = 0
-        for W, b in self._layers:
+        for i, (W, b) in enumerate(self._layers):  # scatter the directions into the operands
             a, c = W.shape
             rows = a + (b is not None)
-            VA.append(V[k : k + rows * c].reshape(rows, c, p).permute(0, 2, 1).contiguous())
+            Vi = V[k : k + rows * c].reshape(rows, c, p)
+            buf.fwd_w[i][:, :rows].copy_(Vi.permute(2, 0, 1))
+            if i > 0:
+                buf.bwd_w[i][:, :c].copy_(Vi[:a].permute(2, 1, 0))
             k += rows * c
-        Rz: list = [None] * L
-        Rh: list = [None] * L  # Rh[i] = R h_i (output of hidden layer i)
-        for i, (W, _b) in enumerate(self._layers):
-            a, c = W.shape
-            t = haug[i] @ VA[i].reshape(-1, p * c)  # (N, p·c) ≡ (N, p, c)
-            if i > 0:
-                t.view(N * p, c).addmm_(Rh[i - 1].view(N * p, a), W)
-            Rz[i] = t.view(N, p, c)
+        for i in range(L):  # tangent forward pass
+            Rz = torch.bmm(buf.fwd_in[i], buf.fwd_w[i], out=buf.rz[i])
             if i < L - 1:
-                Rh[i] = Rz[i] if d1[i] is None else d1[i][:, None, :] * Rz[i]
-        Rout = Rz[L - 1]
-        if self.loss == "cross_entropy":  # ∇²ℓ = (diag p − ppᵀ)/N per sample
-            PN = self._pN[:, None, :]
-            PR = PN * Rout
-            Rd = torch.addcmul(PR, PN, PR.sum(-1, keepdim=True), value=-float(N))
-        else:
-            Rd = Rout * (self._c2 / N)
-        out: list = [None] * L
-        for i in range(L - 1, -1, -1):
-            W, b = self._layers[i]
-            a, c = W.shape
-            # (Hv)_[W;b] = [h, 1]ᵀ R δ_l (+ R h_{l−1}ᵀ δ_l on the W rows), as (rows, p, c)
-            g = (haug[i].T @ Rd.reshape(N, p * c)).view(-1, p, c)
-            if i > 0:
-                g2 = (Rh[i - 1].reshape(N, p * a).T @ self._deltas[i]).view(p, a, c)
-                g[:a] += g2.permute(1, 0, 2)
-            out[i] = g.permute(0, 2, 1).reshape(-1, p)
-            if i > 0:
-                # R δ'_{l−1} = R δ_l W_lᵀ + δ_l V_{W,l}ᵀ   (N, p, a)
-                VWt = VA[i][:a].permute(2, 1, 0).reshape(c, p * a)
-                Rdp = self._deltas[i] @ VWt
-                Rdp.view(N * p, a).addmm_(Rd.reshape(N * p, c), W.T)
-                Rdp = Rdp.view(N, p, a)
-                if d1[i - 1] is None:
-                    Rd = Rdp
-                elif self._d2dp[i - 1] is None:
-                    Rd = d1[i - 1][:, None, :] * Rdp
+                Rh = buf.rh(i)
+                if d1[i] is None:
+                    Rh.copy_(Rz)
                 else:
-                    Rd = torch.addcmul(d1[i - 1][:, None, :] * Rdp,
-                                       self._d2dp[i - 1][:, None, :], Rz[i - 1])
-        return torch.cat(out, dim=0)
+                    torch.mul(d1[i], Rz, out=Rh)
+        Rout, Rd = buf.rz[L - 1], buf.rd(L - 1)
+        if self.loss == "cross_entropy":  # ∇²ℓ = (diag p − ppᵀ)/N per sample
+            torch.mul(self._pN, Rout, out=Rd)
+            Rd.addcmul_(self._pN, Rd.sum(-1, keepdim=True), value=-float(N))
+        else:
+            torch.mul(Rout, self._c2 / N, out=Rd)
+        for i in range(L - 1, -1, -1):  # tangent backward pass
+            a, rows = self._layers[i][0].shape[0], buf.rows[i]
+            # (Hv)_[W;b] = [h, 1]ᵀ R δ_l, plus R h_{l−1}ᵀ δ_l on the W rows
+            g = torch.bmm(buf.fwd_in[i][:, :, :rows].mT, Rd, out=buf.grad[i])
+            if i == 0:
+                break
+            g[:, :a].baddbmm_(buf.rh(i - 1).mT, buf.delta(i))
+            Rdp = torch.bmm(buf.bwd_in[i], buf.bwd_w[i], out=buf.rdp[i])
+            Rd = buf.rd(i - 1)
+            if d1[i - 1] is None:
+                Rd.copy_(Rdp)
+            else:
+                torch.mul(d1[i - 1], Rdp, out=Rd)
+                if self._d2dp[i - 1] is not None:
+                    Rd.addcmul_(self._d2dp[i - 1], buf.rz[i - 1])
+        return torch.cat([g.reshape(p, -1) for g in buf.grad], dim=1).T
 
     def matmat(self, V: np.ndarray) -> np.ndarray:
         """Hessian times a block ``V (n_params, p)`` → ``(n_params, p)``."""
@@ -222,11 +222,75 @@ class MLPHessian:
         if V.ndim != 2 or V.shape[0] != self.dim:
             raise ValueError(f"`V` must have shape ({self.dim}, p), got {V.shape}")
         with torch.no_grad():
-            return self._matmat_t(_as_tensor(V)).numpy()
+            return self._matmat_t(_as_tensor(V)).contiguous().numpy()
 
     def __call__(self, v: np.ndarray) -> np.ndarray:
         """Hessian-vector product ``(n_params,) → (n_params,)``."""
         return self.matmat(np.asarray(v, dtype=np.float64)[:, None])[:, 0]
+
+
+class _Buffers:
+    """Preallocated operands of :meth:`MLPHessian._matmat_t` for blocks of ``p`` vectors.
+
+    Batched over the block (leading axis ``p``), per layer ``l`` with ``W_l`` ``(a, c)`` and
+    ``rows = a + has_bias``:
+
+    * ``fwd_in[l]`` ``(p, N, rows + a)``: ``[h_{l−1}, 1 | R h_{l−1}]`` (layer 0: ``[X, 1]``);
+    * ``fwd_w[l]`` ``(p, rows + a, c)``: ``[V_l | W_l]`` stacked by rows (layer 0: ``V_0``);
+    * ``bwd_in[l]`` ``(p, N, 2c)``: ``[δ_l | R δ_l]`` (layer 0: ``R δ_0`` only);
+    * ``bwd_w[l]`` ``(p, 2c, a)``: ``[V_{W,l}ᵀ | W_lᵀ]`` (hidden-to-next layers only);
+    * ``rz``, ``rdp``, ``grad``: outputs ``R z_l``, ``R δ'_{l−1}``, ``(Hv)_l`` ``(p, rows, c)``.
+
+    The primal halves (left of ``|``) are written here once; a product writes only the tangent
+    halves, so one object must not serve two products at once (not thread-safe).
+    """
+
+    def __init__(self, layers, haug, deltas, p: int) -> None:
+        self.p = p
+        N = haug[0].shape[0]
+        dt = haug[0].dtype
+        L = len(layers)
+        self.fwd_in, self.fwd_w, self.bwd_in, self.bwd_w = [], [], [], []
+        self.rz, self.rdp, self.grad = [], [], []
+        self.rows = []
+        for i, (W, b) in enumerate(layers):
+            a, c = W.shape
+            rows = a + (b is not None)
+            self.rows.append(rows)
+            extra = a if i > 0 else 0
+            fi = torch.empty(p, N, rows + extra, dtype=dt)
+            fi[:, :, :rows] = haug[i]
+            fw = torch.empty(p, rows + extra, c, dtype=dt)
+            if i > 0:
+                fw[:, rows:] = W
+            self.fwd_in.append(fi)
+            self.fwd_w.append(fw)
+            bi = torch.empty(p, N, 2 * c if i > 0 else c, dtype=dt)
+            bw = None
+            if i > 0:
+                bi[:, :, :c] = deltas[i]
+                bw = torch.empty(p, 2 * c, a, dtype=dt)
+                bw[:, c:] = W.T
+            self.bwd_in.append(bi)
+            self.bwd_w.append(bw)
+            self.rz.append(torch.empty(p, N, c, dtype=dt))
+            self.rdp.append(torch.empty(p, N, a, dtype=dt) if i > 0 else None)
+            self.grad.append(torch.empty(p, rows, c, dtype=dt))
+        self._L = L
+
+    def rh(self, i: int) -> torch.Tensor:
+        """``R h_i`` ``(p, N, a_{i+1})``: the tangent half of layer ``i + 1``'s input."""
+        return self.fwd_in[i + 1][:, :, self.rows[i + 1] :]
+
+    def rd(self, i: int) -> torch.Tensor:
+        """``R δ_i`` ``(p, N, c_i)``: the tangent half of layer ``i``'s backward operand."""
+        bi = self.bwd_in[i]
+        return bi if i == 0 else bi[:, :, bi.shape[2] // 2 :]
+
+    def delta(self, i: int) -> torch.Tensor:
+        """``δ_i`` ``(p, N, c_i)``, the cached primal half (``i ≥ 1``)."""
+        bi = self.bwd_in[i]
+        return bi[:, :, : bi.shape[2] // 2]
 
 
 class FuncHessian:
